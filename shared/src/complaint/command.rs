@@ -1,0 +1,69 @@
+//! What people ask of a complaint. Fields are already validated value types: the HTTP edge
+//! parses requests into these, so `decide` only has to judge the request against the state.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::event::{Channel, ComplainantDetails, ResponseStatus, Vendor};
+use crate::category::CategoryCode;
+use crate::validation::{FieldError, StaffId, Text};
+
+/// Satisfaction rating given when closing: 1 (poor) to 5 (excellent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Rating(u8);
+
+impl Rating {
+    pub fn parse(field: &str, raw: i64) -> Result<Self, FieldError> {
+        match u8::try_from(raw) {
+            Ok(r @ 1..=5) => Ok(Self(r)),
+            _ => Err(FieldError::new(field, "invalid_rating", "Penilaian mesti 1-5 / rating must be 1 to 5")),
+        }
+    }
+
+    pub fn value(self) -> u8 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogComplaint {
+    /// Allocated by the service before deciding (see the command service's `numbers`).
+    pub number: String,
+    pub complainant: ComplainantDetails,
+    pub category: CategoryCode,
+    pub title: Text,
+    pub description: Text,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComplaintCommand {
+    Log(Box<LogComplaint>),
+    Assign { pic_id: StaffId, note: Option<Text> },
+    Respond { message: Text, status: ResponseStatus },
+    Reply { message: Text },
+    ReferToImplementor { implementor_id: StaffId, message: Text },
+    EscalateToVendor { vendor: Vendor, vendor_log_number: Option<Text>, message: Text },
+    RecordVendorUpdate { message: Text, vendor_log_number: Option<Text> },
+    AddInternalNote { message: Text },
+    Close { reason: Option<Text>, rating: Option<Rating>, comment: Option<Text> },
+    Reopen { reason: Text },
+}
+
+impl ComplaintCommand {
+    /// Short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ComplaintCommand::Log(_) => "log",
+            ComplaintCommand::Assign { .. } => "assign",
+            ComplaintCommand::Respond { .. } => "respond",
+            ComplaintCommand::Reply { .. } => "reply",
+            ComplaintCommand::ReferToImplementor { .. } => "refer_to_implementor",
+            ComplaintCommand::EscalateToVendor { .. } => "escalate_to_vendor",
+            ComplaintCommand::RecordVendorUpdate { .. } => "record_vendor_update",
+            ComplaintCommand::AddInternalNote { .. } => "add_internal_note",
+            ComplaintCommand::Close { .. } => "close",
+            ComplaintCommand::Reopen { .. } => "reopen",
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Complaint events: past tense, never changed once written. A new shape of an event gets
+//! a new version and an upcast in `decode` (see docs/architecture.md, "Event versions").
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::status::Status;
+use crate::aggregate::{DecodeError, DomainEvent};
+use crate::category::CategoryCode;
+use crate::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
+
+/// The person a complaint belongs to: notified of every step, and the one who closes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ComplainantDetails {
+    pub id: StaffId,
+    pub ic_number: IcNumber,
+    pub name: Text,
+    pub email: Email,
+    pub phone: PhoneNumber,
+    /// Pusat Tanggungjawab: the complainant's department.
+    pub ptj: Text,
+}
+
+/// How the complaint reached the helpdesk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Web,
+    Phone,
+    Email,
+    WalkIn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Vendor {
+    #[serde(rename = "BKP")]
+    Bkp,
+    #[serde(rename = "TTSB")]
+    Ttsb,
+}
+
+impl Vendor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vendor::Bkp => "BKP",
+            Vendor::Ttsb => "TTSB",
+        }
+    }
+}
+
+/// The three statuses of the PIC's reply form (domain.md), plus "in progress" for a reply
+/// that only informs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseStatus {
+    InProgress,
+    AwaitingComplainant,
+    PendingClosure,
+}
+
+impl From<ResponseStatus> for Status {
+    fn from(s: ResponseStatus) -> Self {
+        match s {
+            ResponseStatus::InProgress => Status::InProgress,
+            ResponseStatus::AwaitingComplainant => Status::AwaitingComplainant,
+            ResponseStatus::PendingClosure => Status::PendingClosure,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedBy {
+    Complainant,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintLogged {
+    pub number: String,
+    pub complainant: ComplainantDetails,
+    pub category: CategoryCode,
+    pub title: Text,
+    pub description: Text,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintAssigned {
+    pub pic_id: StaffId,
+    pub pic_name: String,
+    pub previous_pic_id: Option<StaffId>,
+    /// False when the PIC's categories do not include the complaint's: allowed, but warned.
+    pub covers_category: bool,
+    pub note: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintResponded {
+    pub message: Text,
+    pub status: ResponseStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplainantReplied {
+    pub message: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferredToImplementor {
+    pub implementor_id: StaffId,
+    pub implementor_name: String,
+    pub message: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalatedToVendor {
+    pub vendor: Vendor,
+    pub vendor_log_number: Option<Text>,
+    pub message: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorUpdateRecorded {
+    pub message: Text,
+    pub vendor_log_number: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternalNoteAdded {
+    pub message: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintClosed {
+    pub closed_by: ClosedBy,
+    pub reason: Option<Text>,
+    pub rating: Option<u8>,
+    pub comment: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintReopened {
+    pub reason: Text,
+}
+
+/// Every complaint event. The variant names are the wire `type`s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum ComplaintEvent {
+    ComplaintLogged(ComplaintLogged),
+    ComplaintAssigned(ComplaintAssigned),
+    ComplaintResponded(ComplaintResponded),
+    ComplainantReplied(ComplainantReplied),
+    ReferredToImplementor(ReferredToImplementor),
+    EscalatedToVendor(EscalatedToVendor),
+    VendorUpdateRecorded(VendorUpdateRecorded),
+    InternalNoteAdded(InternalNoteAdded),
+    ComplaintClosed(ComplaintClosed),
+    ComplaintReopened(ComplaintReopened),
+}
+
+impl ComplaintEvent {
+    pub const TYPES: [&'static str; 10] = [
+        "ComplaintLogged",
+        "ComplaintAssigned",
+        "ComplaintResponded",
+        "ComplainantReplied",
+        "ReferredToImplementor",
+        "EscalatedToVendor",
+        "VendorUpdateRecorded",
+        "InternalNoteAdded",
+        "ComplaintClosed",
+        "ComplaintReopened",
+    ];
+}
+
+impl DomainEvent for ComplaintEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            ComplaintEvent::ComplaintLogged(_) => "ComplaintLogged",
+            ComplaintEvent::ComplaintAssigned(_) => "ComplaintAssigned",
+            ComplaintEvent::ComplaintResponded(_) => "ComplaintResponded",
+            ComplaintEvent::ComplainantReplied(_) => "ComplainantReplied",
+            ComplaintEvent::ReferredToImplementor(_) => "ReferredToImplementor",
+            ComplaintEvent::EscalatedToVendor(_) => "EscalatedToVendor",
+            ComplaintEvent::VendorUpdateRecorded(_) => "VendorUpdateRecorded",
+            ComplaintEvent::InternalNoteAdded(_) => "InternalNoteAdded",
+            ComplaintEvent::ComplaintClosed(_) => "ComplaintClosed",
+            ComplaintEvent::ComplaintReopened(_) => "ComplaintReopened",
+        }
+    }
+
+    fn to_data(&self) -> Value {
+        // Adjacently tagged: {"type": ..., "data": {...}}; the envelope keeps only `data`.
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut tagged)) => tagged.remove("data").unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
+    fn current_version(event_type: &str) -> Option<u32> {
+        Self::TYPES.contains(&event_type).then_some(1)
+    }
+
+    fn decode(event_type: &str, version: u32, data: Value) -> Result<Self, DecodeError> {
+        let current = Self::current_version(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.into()))?;
+        // Upcasts of older versions go here, one match arm per (type, version).
+        if version != current {
+            return Err(DecodeError::UnknownVersion { event_type: event_type.into(), version });
+        }
+        Ok(serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))?)
+    }
+}

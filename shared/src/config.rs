@@ -1,0 +1,127 @@
+//! Configuration from environment variables, with defaults that work on a developer's
+//! machine. Every variable is listed in README.md's configuration table.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var} = `{value}`: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Where the event log lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLogConfig {
+    pub nats_url: String,
+    /// JetStream stream holding every event (`HELPDESK`).
+    pub stream: String,
+    /// First subject token; events go to `<prefix>.complaint.<id>` and `<prefix>.staff.<id>`.
+    pub subject_prefix: String,
+    pub replicas: usize,
+    /// How long JetStream remembers a `Nats-Msg-Id` to drop duplicate publishes.
+    pub duplicate_window: Duration,
+}
+
+impl EventLogConfig {
+    pub fn subject(&self, kind: &str, id: &impl std::fmt::Display) -> String {
+        format!("{}.{kind}.{id}", self.subject_prefix)
+    }
+
+    pub fn all_subjects(&self) -> String {
+        format!("{}.>", self.subject_prefix)
+    }
+
+    /// The key-value bucket holding the per-year complaint number counters.
+    pub fn numbers_bucket(&self) -> String {
+        format!("{}_numbers", self.stream)
+    }
+}
+
+/// Reads variables through `lookup`, so tests can configure without touching the process
+/// environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn string(&self, var: &'static str, default: &str) -> String {
+        (self.0)(var).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn parse<T>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match (self.0)(var).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(value) => value.parse().map_err(|e: T::Err| ConfigError { var, reason: e.to_string(), value }),
+        }
+    }
+
+    pub fn event_log(&self) -> Result<EventLogConfig, ConfigError> {
+        let config = EventLogConfig {
+            nats_url: self.string("NATS_URL", "nats://127.0.0.1:4222"),
+            stream: self.string("STREAM_NAME", "HELPDESK"),
+            subject_prefix: self.string("SUBJECT_PREFIX", "helpdesk"),
+            replicas: self.parse("STREAM_REPLICAS", 1)?,
+            duplicate_window: Duration::from_secs(self.parse("DUPLICATE_WINDOW_SECS", 120)?),
+        };
+        let token_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !token_ok(&config.stream) {
+            return Err(ConfigError { var: "STREAM_NAME", value: config.stream, reason: "use A-Z, a-z, 0-9, _ or -".into() });
+        }
+        if !config.subject_prefix.split('.').all(token_ok) {
+            return Err(ConfigError {
+                var: "SUBJECT_PREFIX",
+                value: config.subject_prefix,
+                reason: "dot-separated tokens of A-Z, a-z, 0-9, _ or -".into(),
+            });
+        }
+        if !(1..=5).contains(&config.replicas) {
+            return Err(ConfigError { var: "STREAM_REPLICAS", value: config.replicas.to_string(), reason: "1 to 5".into() });
+        }
+        Ok(config)
+    }
+
+    pub fn socket_addr(&self, var: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let value = self.string(var, default);
+        value.parse().map_err(|e: std::net::AddrParseError| ConfigError { var, reason: e.to_string(), value })
+    }
+}
+
+/// The process environment.
+pub fn from_env() -> Env<impl Fn(&str) -> Option<String>> {
+    Env(|var: &str| std::env::var(var).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_work_locally() {
+        let c = env(&[]).event_log().unwrap();
+        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(c.stream, "HELPDESK");
+        assert_eq!(c.subject("complaint", &"abc"), "helpdesk.complaint.abc");
+        assert_eq!(c.all_subjects(), "helpdesk.>");
+        assert_eq!(c.duplicate_window, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = env(&[("STREAM_REPLICAS", "three")]).event_log().unwrap_err();
+        assert_eq!(err.var, "STREAM_REPLICAS");
+        assert_eq!(env(&[("STREAM_NAME", "A.B")]).event_log().unwrap_err().var, "STREAM_NAME");
+        assert_eq!(env(&[("SUBJECT_PREFIX", "a.>")]).event_log().unwrap_err().var, "SUBJECT_PREFIX");
+        assert_eq!(env(&[("X", "nope")]).socket_addr("X", "127.0.0.1:1").unwrap_err().var, "X");
+    }
+}

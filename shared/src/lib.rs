@@ -1,0 +1,19 @@
+//! What both eHelpdesk services share.
+//!
+//! - [`complaint`] and [`staff`]: the two aggregates, pure code (no I/O, no async), built on
+//!   the [`aggregate`] pattern: `state = events.fold(apply)`, `decide(state, command) -> events`.
+//! - [`validation`], [`category`], [`actor`]: the value types commands are made of.
+//! - [`error`]: why the domain refuses a command, with stable codes.
+//! - [`envelope`]: the JSON form of an event in the stream.
+//! - [`config`] and [`telemetry`]: plumbing both services start with.
+
+pub mod actor;
+pub mod aggregate;
+pub mod category;
+pub mod complaint;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod staff;
+pub mod telemetry;
+pub mod validation;

@@ -1,0 +1,311 @@
+//! The staff directory aggregate: who exists, how to reach them, which roles they hold and
+//! which categories a PIC covers. One aggregate per member of staff.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::actor::Role;
+use crate::aggregate::{Aggregate, Context, DecodeError, DomainEvent, Recorded, ReplayError};
+use crate::category::CategoryCode;
+use crate::error::DomainError;
+use crate::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StaffMember {
+    pub id: StaffId,
+    pub ic_number: IcNumber,
+    pub name: Text,
+    pub email: Email,
+    pub phone: PhoneNumber,
+    pub ptj: Text,
+    pub roles: BTreeSet<Role>,
+    pub categories: BTreeSet<CategoryCode>,
+    pub active: bool,
+    pub registered_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffRegistered {
+    pub ic_number: IcNumber,
+    pub name: Text,
+    pub email: Email,
+    pub phone: PhoneNumber,
+    pub ptj: Text,
+    pub roles: BTreeSet<Role>,
+    pub categories: BTreeSet<CategoryCode>,
+}
+
+/// Only the fields that changed are present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffUpdated {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptj: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<BTreeSet<Role>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<BTreeSet<CategoryCode>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffDeactivated {
+    pub reason: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum StaffEvent {
+    StaffRegistered(StaffRegistered),
+    StaffUpdated(StaffUpdated),
+    StaffDeactivated(StaffDeactivated),
+}
+
+impl StaffEvent {
+    pub const TYPES: [&'static str; 3] = ["StaffRegistered", "StaffUpdated", "StaffDeactivated"];
+}
+
+impl DomainEvent for StaffEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            StaffEvent::StaffRegistered(_) => "StaffRegistered",
+            StaffEvent::StaffUpdated(_) => "StaffUpdated",
+            StaffEvent::StaffDeactivated(_) => "StaffDeactivated",
+        }
+    }
+
+    fn to_data(&self) -> Value {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut tagged)) => tagged.remove("data").unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
+    fn current_version(event_type: &str) -> Option<u32> {
+        Self::TYPES.contains(&event_type).then_some(1)
+    }
+
+    fn decode(event_type: &str, version: u32, data: Value) -> Result<Self, DecodeError> {
+        let current = Self::current_version(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.into()))?;
+        if version != current {
+            return Err(DecodeError::UnknownVersion { event_type: event_type.into(), version });
+        }
+        Ok(serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))?)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffCommand {
+    Register(Box<StaffRegistered>),
+    Update(Box<StaffUpdated>),
+    Deactivate { reason: Text },
+}
+
+impl StaffCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StaffCommand::Register(_) => "register_staff",
+            StaffCommand::Update(_) => "update_staff",
+            StaffCommand::Deactivate { .. } => "deactivate_staff",
+        }
+    }
+}
+
+impl Aggregate for StaffMember {
+    type Id = StaffId;
+    type Event = StaffEvent;
+    type Command = StaffCommand;
+
+    const SUBJECT_KIND: &'static str = "staff";
+    const ID_FIELD: &'static str = "staff_id";
+
+    fn parse_id(raw: &str) -> Option<StaffId> {
+        StaffId::parse("staff_id", raw).ok()
+    }
+
+    fn apply(state: Option<Self>, id: &StaffId, recorded: &Recorded<StaffEvent>) -> Result<Self, ReplayError> {
+        let at = recorded.occurred_at;
+        match (state, &recorded.event) {
+            (None, StaffEvent::StaffRegistered(e)) => Ok(StaffMember {
+                id: id.clone(),
+                ic_number: e.ic_number.clone(),
+                name: e.name.clone(),
+                email: e.email.clone(),
+                phone: e.phone.clone(),
+                ptj: e.ptj.clone(),
+                roles: e.roles.clone(),
+                categories: e.categories.clone(),
+                active: true,
+                registered_at: at,
+                updated_at: at,
+            }),
+            (Some(_), StaffEvent::StaffRegistered(_)) => {
+                Err(ReplayError { event_type: "StaffRegistered", state: "a registered member of staff" })
+            }
+            (None, other) => Err(ReplayError { event_type: other.event_type(), state: "an unregistered member of staff" }),
+            (Some(mut s), StaffEvent::StaffUpdated(u)) => {
+                if let Some(v) = &u.name {
+                    s.name = v.clone();
+                }
+                if let Some(v) = &u.email {
+                    s.email = v.clone();
+                }
+                if let Some(v) = &u.phone {
+                    s.phone = v.clone();
+                }
+                if let Some(v) = &u.ptj {
+                    s.ptj = v.clone();
+                }
+                if let Some(v) = &u.roles {
+                    s.roles = v.clone();
+                }
+                if let Some(v) = &u.categories {
+                    s.categories = v.clone();
+                }
+                s.updated_at = at;
+                Ok(s)
+            }
+            (Some(mut s), StaffEvent::StaffDeactivated(_)) => {
+                s.active = false;
+                s.updated_at = at;
+                Ok(s)
+            }
+        }
+    }
+
+    fn decide(state: Option<&Self>, command: &StaffCommand, ctx: &Context<'_>) -> Result<Vec<StaffEvent>, DomainError> {
+        if !ctx.actor.is(Role::Admin) {
+            return Err(DomainError::RoleNotAllowed { role: ctx.actor.role.as_str(), action: "manage the staff directory" });
+        }
+        let event = match (state, command) {
+            (None, StaffCommand::Register(r)) => StaffEvent::StaffRegistered((**r).clone()),
+            (Some(s), StaffCommand::Register(_)) => return Err(DomainError::StaffExists(s.id.to_string())),
+            (None, _) => return Err(DomainError::StaffNotFound(String::new())),
+            (Some(s), _) if !s.active => return Err(DomainError::StaffInactive(s.id.to_string())),
+            (Some(s), StaffCommand::Update(u)) => {
+                // Keep only real changes, so the log shows what an update actually did.
+                let changed = StaffUpdated {
+                    name: u.name.clone().filter(|v| *v != s.name),
+                    email: u.email.clone().filter(|v| *v != s.email),
+                    phone: u.phone.clone().filter(|v| *v != s.phone),
+                    ptj: u.ptj.clone().filter(|v| *v != s.ptj),
+                    roles: u.roles.clone().filter(|v| *v != s.roles),
+                    categories: u.categories.clone().filter(|v| *v != s.categories),
+                };
+                if changed == StaffUpdated::default() {
+                    return Err(DomainError::NothingToUpdate);
+                }
+                StaffEvent::StaffUpdated(changed)
+            }
+            (Some(_), StaffCommand::Deactivate { reason }) => {
+                StaffEvent::StaffDeactivated(StaffDeactivated { reason: reason.clone() })
+            }
+        };
+        Ok(vec![event])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::Actor;
+    use crate::aggregate::EmptyDirectory;
+
+    fn admin() -> Actor {
+        Actor::new(StaffId::parse("id", "admin-siti").unwrap(), Role::Admin, "Siti Admin")
+    }
+
+    fn registration() -> StaffRegistered {
+        StaffRegistered {
+            ic_number: IcNumber::parse("ic", "850315035123").unwrap(),
+            name: Text::parse("name", "Aminah binti Yusof", 1, 100).unwrap(),
+            email: Email::parse("email", "aminah@example.gov.my").unwrap(),
+            phone: PhoneNumber::parse("phone", "013-555 0101").unwrap(),
+            ptj: Text::parse("ptj", "Perbendaharaan Negeri", 1, 100).unwrap(),
+            roles: [Role::Pic].into(),
+            categories: [CategoryCode::parse("c", "AC").unwrap()].into(),
+        }
+    }
+
+    fn run(state: Option<&StaffMember>, cmd: StaffCommand, actor: &Actor) -> Result<Vec<StaffEvent>, DomainError> {
+        let ctx = Context { actor, now: Utc::now(), directory: &EmptyDirectory };
+        StaffMember::decide(state, &cmd, &ctx)
+    }
+
+    fn fold(events: &[StaffEvent]) -> StaffMember {
+        let id = StaffId::parse("id", "pic-aminah").unwrap();
+        let recorded: Vec<_> =
+            events.iter().map(|e| Recorded { event: e.clone(), occurred_at: Utc::now(), actor: admin() }).collect();
+        StaffMember::fold(&id, &recorded).unwrap().unwrap()
+    }
+
+    #[test]
+    fn only_admins_manage_staff() {
+        for role in [Role::Complainant, Role::Pic, Role::Implementor, Role::Auditor] {
+            let actor = Actor::new(StaffId::parse("id", "someone").unwrap(), role, "Someone");
+            let err = run(None, StaffCommand::Register(Box::new(registration())), &actor).unwrap_err();
+            assert_eq!(err.code(), "role_not_allowed", "{role}");
+        }
+    }
+
+    #[test]
+    fn register_update_deactivate() {
+        let events = run(None, StaffCommand::Register(Box::new(registration())), &admin()).unwrap();
+        let member = fold(&events);
+        assert!(member.active);
+        assert_eq!(member.roles, [Role::Pic].into());
+
+        let again = run(Some(&member), StaffCommand::Register(Box::new(registration())), &admin()).unwrap_err();
+        assert_eq!(again.code(), "staff_exists");
+
+        let update = StaffUpdated {
+            name: Some(member.name.clone()),
+            phone: Some(PhoneNumber::parse("phone", "019-222 3333").unwrap()),
+            ..Default::default()
+        };
+        let updated = run(Some(&member), StaffCommand::Update(Box::new(update)), &admin()).unwrap();
+        let StaffEvent::StaffUpdated(u) = &updated[0] else { panic!("expected an update") };
+        assert_eq!(u.name, None, "unchanged fields are left out of the event");
+        assert_eq!(u.phone.as_ref().unwrap().as_str(), "+60192223333");
+
+        let noop = StaffUpdated { name: Some(member.name.clone()), ..Default::default() };
+        assert_eq!(run(Some(&member), StaffCommand::Update(Box::new(noop)), &admin()).unwrap_err().code(), "nothing_to_update");
+
+        let reason = Text::parse("reason", "Bersara", 1, 100).unwrap();
+        let mut all = events.clone();
+        all.extend(run(Some(&member), StaffCommand::Deactivate { reason: reason.clone() }, &admin()).unwrap());
+        let gone = fold(&all);
+        assert!(!gone.active);
+        let err = run(Some(&gone), StaffCommand::Deactivate { reason }, &admin()).unwrap_err();
+        assert_eq!(err.code(), "staff_inactive");
+    }
+
+    #[test]
+    fn commands_on_unknown_staff_are_not_found() {
+        let reason = Text::parse("reason", "Bersara", 1, 100).unwrap();
+        assert_eq!(run(None, StaffCommand::Deactivate { reason }, &admin()).unwrap_err().code(), "staff_not_found");
+    }
+
+    #[test]
+    fn events_round_trip_through_their_wire_form() {
+        for event in [
+            StaffEvent::StaffRegistered(registration()),
+            StaffEvent::StaffUpdated(StaffUpdated { roles: Some([Role::Pic, Role::Admin].into()), ..Default::default() }),
+            StaffEvent::StaffDeactivated(StaffDeactivated { reason: Text::parse("r", "Bersara", 1, 10).unwrap() }),
+        ] {
+            let decoded = StaffEvent::decode(event.event_type(), 1, event.to_data()).unwrap();
+            assert_eq!(decoded, event);
+        }
+        assert!(matches!(StaffEvent::decode("StaffFired", 1, Value::Null), Err(DecodeError::UnknownType(_))));
+        assert!(matches!(StaffEvent::decode("StaffUpdated", 9, Value::Null), Err(DecodeError::UnknownVersion { .. })));
+    }
+}
