@@ -68,9 +68,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             replicas: self.parse("STREAM_REPLICAS", 1)?,
             duplicate_window: Duration::from_secs(self.parse("DUPLICATE_WINDOW_SECS", 120)?),
         };
-        let token_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let token_ok =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !token_ok(&config.stream) {
-            return Err(ConfigError { var: "STREAM_NAME", value: config.stream, reason: "use A-Z, a-z, 0-9, _ or -".into() });
+            return Err(ConfigError {
+                var: "STREAM_NAME",
+                value: config.stream,
+                reason: "use A-Z, a-z, 0-9, _ or -".into(),
+            });
         }
         if !config.subject_prefix.split('.').all(token_ok) {
             return Err(ConfigError {
@@ -80,7 +85,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             });
         }
         if !(1..=5).contains(&config.replicas) {
-            return Err(ConfigError { var: "STREAM_REPLICAS", value: config.replicas.to_string(), reason: "1 to 5".into() });
+            return Err(ConfigError {
+                var: "STREAM_REPLICAS",
+                value: config.replicas.to_string(),
+                reason: "1 to 5".into(),
+            });
         }
         Ok(config)
     }

@@ -44,7 +44,8 @@ pub fn decode<A: Aggregate>(payload: &[u8]) -> Result<Decoded<A>, DecodeError> {
     let mut take = |field: &'static str| envelope.remove(field).ok_or(DecodeError::Envelope(field));
     let event_type = take("type")?;
     let event_type = event_type.as_str().ok_or(DecodeError::Envelope("type"))?.to_owned();
-    let version = take("version")?.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or(DecodeError::Envelope("version"))?;
+    let version =
+        take("version")?.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or(DecodeError::Envelope("version"))?;
     let id: A::Id = serde_json::from_value(take(A::ID_FIELD)?).map_err(|_| DecodeError::Envelope(A::ID_FIELD))?;
     let occurred_at: DateTime<Utc> =
         serde_json::from_value(take("occurred_at")?).map_err(|_| DecodeError::Envelope("occurred_at"))?;

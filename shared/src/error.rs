@@ -97,10 +97,16 @@ impl DomainError {
             StaffNotFound(_) | StaffInactive(_) | StaffLacksRole { .. } => ErrorKind::Invalid,
             RoleNotAllowed { .. } | NotYourComplaint | NotAssignedToYou | CannotLogForOthers => ErrorKind::Forbidden,
             ComplaintNotFound => ErrorKind::NotFound,
-            ComplaintExists | ComplaintClosed | NotAssigned | AlreadyAssigned | AlreadyWithImplementor
-            | AlreadyWithVendor | NotWithVendor | NotClosed | ReopenWindowExpired { .. } | StaffExists(_) => {
-                ErrorKind::Conflict
-            }
+            ComplaintExists
+            | ComplaintClosed
+            | NotAssigned
+            | AlreadyAssigned
+            | AlreadyWithImplementor
+            | AlreadyWithVendor
+            | NotWithVendor
+            | NotClosed
+            | ReopenWindowExpired { .. }
+            | StaffExists(_) => ErrorKind::Conflict,
         }
     }
 

@@ -151,7 +151,9 @@ impl Aggregate for StaffMember {
             (Some(_), StaffEvent::StaffRegistered(_)) => {
                 Err(ReplayError { event_type: "StaffRegistered", state: "a registered member of staff" })
             }
-            (None, other) => Err(ReplayError { event_type: other.event_type(), state: "an unregistered member of staff" }),
+            (None, other) => {
+                Err(ReplayError { event_type: other.event_type(), state: "an unregistered member of staff" })
+            }
             (Some(mut s), StaffEvent::StaffUpdated(u)) => {
                 if let Some(v) = &u.name {
                     s.name = v.clone();
@@ -184,7 +186,10 @@ impl Aggregate for StaffMember {
 
     fn decide(state: Option<&Self>, command: &StaffCommand, ctx: &Context<'_>) -> Result<Vec<StaffEvent>, DomainError> {
         if !ctx.actor.is(Role::Admin) {
-            return Err(DomainError::RoleNotAllowed { role: ctx.actor.role.as_str(), action: "manage the staff directory" });
+            return Err(DomainError::RoleNotAllowed {
+                role: ctx.actor.role.as_str(),
+                action: "manage the staff directory",
+            });
         }
         let event = match (state, command) {
             (None, StaffCommand::Register(r)) => StaffEvent::StaffRegistered((**r).clone()),
@@ -278,7 +283,10 @@ mod tests {
         assert_eq!(u.phone.as_ref().unwrap().as_str(), "+60192223333");
 
         let noop = StaffUpdated { name: Some(member.name.clone()), ..Default::default() };
-        assert_eq!(run(Some(&member), StaffCommand::Update(Box::new(noop)), &admin()).unwrap_err().code(), "nothing_to_update");
+        assert_eq!(
+            run(Some(&member), StaffCommand::Update(Box::new(noop)), &admin()).unwrap_err().code(),
+            "nothing_to_update"
+        );
 
         let reason = Text::parse("reason", "Bersara", 1, 100).unwrap();
         let mut all = events.clone();
@@ -299,7 +307,10 @@ mod tests {
     fn events_round_trip_through_their_wire_form() {
         for event in [
             StaffEvent::StaffRegistered(registration()),
-            StaffEvent::StaffUpdated(StaffUpdated { roles: Some([Role::Pic, Role::Admin].into()), ..Default::default() }),
+            StaffEvent::StaffUpdated(StaffUpdated {
+                roles: Some([Role::Pic, Role::Admin].into()),
+                ..Default::default()
+            }),
             StaffEvent::StaffDeactivated(StaffDeactivated { reason: Text::parse("r", "Bersara", 1, 10).unwrap() }),
         ] {
             let decoded = StaffEvent::decode(event.event_type(), 1, event.to_data()).unwrap();

@@ -35,7 +35,9 @@ pub fn mask_ic_numbers(text: &str) -> String {
 
 /// If an IC number starts at `s[0]`, its length in chars and its last four digits.
 fn ic_at(s: &[char]) -> Option<(usize, [char; 4])> {
-    let digits_then_boundary = |n: usize| s.len() >= n && s[..n].iter().all(char::is_ascii_digit) && s.get(n).is_none_or(|c| !c.is_ascii_digit());
+    let digits_then_boundary = |n: usize| {
+        s.len() >= n && s[..n].iter().all(char::is_ascii_digit) && s.get(n).is_none_or(|c| !c.is_ascii_digit())
+    };
     if digits_then_boundary(12) {
         return Some((12, [s[8], s[9], s[10], s[11]]));
     }

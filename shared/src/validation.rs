@@ -48,15 +48,18 @@ impl IcNumber {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let digits: String = raw.trim().chars().filter(|c| *c != '-').collect();
         if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldError::new(field, "invalid_ic_number", "No KP mesti 12 digit / IC number must be 12 digits"));
+            return Err(FieldError::new(
+                field,
+                "invalid_ic_number",
+                "No KP mesti 12 digit / IC number must be 12 digits",
+            ));
         }
         let num = |r: std::ops::Range<usize>| digits[r].parse::<u32>().unwrap_or(0);
         let (yy, mm, dd) = (num(0..2), num(2..4), num(4..6));
         // The century is not in the number; a date is valid if it exists in either 19YY or 20YY
         // (29 February only exists in leap years).
-        let exists = [1900, 2000]
-            .iter()
-            .any(|century| NaiveDate::from_ymd_opt((century + yy) as i32, mm, dd).is_some());
+        let exists =
+            [1900, 2000].iter().any(|century| NaiveDate::from_ymd_opt((century + yy) as i32, mm, dd).is_some());
         if !exists {
             return Err(FieldError::new(
                 field,
@@ -95,17 +98,12 @@ impl PhoneNumber {
     /// `60123456789`) writing. Mobile numbers are 01x with 7 or 8 more digits; fixed lines
     /// are 0[3-9] with a national number of 8 or 9 digits.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let compact: String =
-            raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
-        let national = if let Some(rest) = compact.strip_prefix("+60") {
-            rest
-        } else if let Some(rest) = compact.strip_prefix("60") {
-            rest
-        } else if let Some(rest) = compact.strip_prefix('0') {
-            rest
-        } else {
-            ""
-        };
+        let compact: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        let national = compact
+            .strip_prefix("+60")
+            .or_else(|| compact.strip_prefix("60"))
+            .or_else(|| compact.strip_prefix('0'))
+            .unwrap_or_default();
         let national = national.strip_prefix('0').unwrap_or(national);
         let valid = national.bytes().all(|b| b.is_ascii_digit())
             && match national.as_bytes().first() {
@@ -305,6 +303,9 @@ mod tests {
         assert!(Text::parse("t", &"é".repeat(10), 1, 10).is_ok(), "limits count characters, not bytes");
         assert!(Text::parse("t", "line\nbreak", 1, 20).is_ok());
         assert!(Text::parse("t", "bell\u{7}", 1, 20).is_err());
-        assert_eq!(Text::parse("t", "<script>'; DROP TABLE x;--", 1, 50).unwrap().as_str(), "<script>'; DROP TABLE x;--");
+        assert_eq!(
+            Text::parse("t", "<script>'; DROP TABLE x;--", 1, 50).unwrap().as_str(),
+            "<script>'; DROP TABLE x;--"
+        );
     }
 }

@@ -1,0 +1,207 @@
+//! Helpers for tests that run the services against the real NATS (and, later, PostgreSQL).
+//!
+//! Every test gets its own stream and subject prefix ([`TestEventLog`]), removed again when
+//! the test ends, pass or fail.
+
+pub mod fixtures;
+
+use std::net::SocketAddr;
+
+use ehelpdesk_command::configuration::Settings;
+use ehelpdesk_command::startup::Application;
+use ehelpdesk_shared::config::EventLogConfig;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A stream and subject prefix of this test's own, deleted on drop.
+pub struct TestEventLog {
+    pub config: EventLogConfig,
+}
+
+impl TestEventLog {
+    pub fn new() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let tag = &tag[..12];
+        Self {
+            config: EventLogConfig {
+                nats_url: nats_url(),
+                stream: format!("TEST_{tag}"),
+                subject_prefix: format!("test_{tag}"),
+                replicas: 1,
+                duplicate_window: std::time::Duration::from_secs(120),
+            },
+        }
+    }
+
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let client = async_nats::connect(&self.config.nats_url).await.expect("NATS reachable");
+        async_nats::jetstream::new(client)
+    }
+
+    /// Every message in the test's stream, in order: (subject, headers, JSON payload).
+    pub async fn messages(&self) -> Vec<(String, async_nats::HeaderMap, Value)> {
+        let js = self.jetstream().await;
+        let stream = js.get_stream(&self.config.stream).await.expect("stream exists");
+        let mut out = vec![];
+        let mut seq = 1;
+        loop {
+            match stream.raw_message_builder().sequence(seq).next_by_subject(self.config.all_subjects()).send().await {
+                Ok(m) => {
+                    seq = m.sequence + 1;
+                    let payload = serde_json::from_slice(&m.payload).expect("events are JSON");
+                    out.push((m.subject.to_string(), m.headers, payload));
+                }
+                Err(_) => return out,
+            }
+        }
+    }
+
+    pub async fn message_count(&self) -> u64 {
+        let js = self.jetstream().await;
+        let mut stream = js.get_stream(&self.config.stream).await.expect("stream exists");
+        stream.info().await.expect("stream info").state.messages
+    }
+}
+
+impl Default for TestEventLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestEventLog {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        // Drop cannot be async; clean up on a runtime of our own, on its own thread so it
+        // works inside or outside the test's runtime.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                if let Ok(client) = async_nats::connect(&config.nats_url).await {
+                    let js = async_nats::jetstream::new(client);
+                    let _ = js.delete_stream(&config.stream).await;
+                    let _ = js.delete_stream(format!("KV_{}", config.numbers_bucket())).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A command service running in this process on a random port.
+pub struct CommandApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl CommandApp {
+    pub async fn spawn(event_log: &EventLogConfig) -> Self {
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            event_log: event_log.clone(),
+            cache_capacity: 1000,
+        };
+        let app = Application::build(settings).await.expect("command service builds");
+        let addr = app.local_addr().expect("bound");
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self { addr, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a command as `actor`; returns the status and the JSON body.
+    pub async fn post(&self, path: &str, actor: &fixtures::Person, body: &Value) -> Reply {
+        self.send(reqwest::Method::POST, path, actor, body, None).await
+    }
+
+    pub async fn post_idempotent(&self, path: &str, actor: &fixtures::Person, body: &Value, key: &str) -> Reply {
+        self.send(reqwest::Method::POST, path, actor, body, Some(key)).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        actor: &fixtures::Person,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(path)).json(body);
+        request = actor.headers(request);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        Reply::from(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, actor: &fixtures::Person) -> Reply {
+        let request = actor.headers(self.http.get(self.url(path)));
+        Reply::from(request.send().await.expect("request sent")).await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for CommandApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Self { status, headers, body }
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// Asserts a problem+json refusal with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.content_type(), "application/problem+json", "{self:?}");
+        assert_eq!(self.body["code"], code, "{self:?}");
+        assert_eq!(self.body["status"], status, "{self:?}");
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "{self:?}");
+        &self.body
+    }
+}

@@ -1,0 +1,19 @@
+//! The eHelpdesk command service: validates commands on complaints and the staff directory
+//! and appends the resulting events to NATS JetStream, with optimistic concurrency per
+//! aggregate.
+//!
+//! Reading order: [`routes`] (HTTP in) -> [`executor`] (load, decide, append, retry) ->
+//! [`event_store`] (JetStream) with [`cache`] and [`numbers`] beside it.
+
+pub mod cache;
+pub mod configuration;
+pub mod error;
+pub mod event_store;
+pub mod executor;
+pub mod extract;
+pub mod numbers;
+pub mod openapi;
+pub mod receipts;
+pub mod routes;
+pub mod startup;
+pub mod state;

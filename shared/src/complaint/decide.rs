@@ -2,11 +2,11 @@
 
 use uuid::Uuid;
 
+use super::REOPEN_WINDOW_DAYS;
 use super::command::ComplaintCommand;
 use super::event::*;
 use super::state::Complaint;
 use super::status::Status;
-use super::REOPEN_WINDOW_DAYS;
 use crate::actor::{Actor, Role};
 use crate::aggregate::{Aggregate, Context, Recorded, ReplayError, StaffDirectory};
 use crate::error::DomainError;
@@ -52,7 +52,12 @@ impl Aggregate for Complaint {
                         .into());
                     }
                     Role::Complainant => {}
-                    _ => return Err(DomainError::RoleNotAllowed { role: actor.role.as_str(), action: "log complaints" }),
+                    _ => {
+                        return Err(DomainError::RoleNotAllowed {
+                            role: actor.role.as_str(),
+                            action: "log complaints",
+                        });
+                    }
                 }
                 return Ok(vec![ComplaintEvent::ComplaintLogged(ComplaintLogged {
                     number: log.number.clone(),
@@ -133,8 +138,8 @@ impl Aggregate for Complaint {
                 })
             }
             ComplaintCommand::AddInternalNote { message } => {
-                let referred_implementor = actor.is(Role::Implementor)
-                    && complaint.implementor.as_ref().is_some_and(|i| i.id == actor.id);
+                let referred_implementor =
+                    actor.is(Role::Implementor) && complaint.implementor.as_ref().is_some_and(|i| i.id == actor.id);
                 if !referred_implementor {
                     require_pic_or_admin(complaint, actor, "add internal notes")?;
                 }
@@ -155,7 +160,12 @@ impl Aggregate for Complaint {
                         }
                         ClosedBy::Admin
                     }
-                    _ => return Err(DomainError::RoleNotAllowed { role: actor.role.as_str(), action: "close complaints" }),
+                    _ => {
+                        return Err(DomainError::RoleNotAllowed {
+                            role: actor.role.as_str(),
+                            action: "close complaints",
+                        });
+                    }
                 };
                 ComplaintEvent::ComplaintClosed(ComplaintClosed {
                     closed_by,

@@ -190,7 +190,11 @@ fn note() -> ComplaintCommand {
     ComplaintCommand::AddInternalNote { message: text("Nota dalaman.") }
 }
 fn close_by_complainant() -> ComplaintCommand {
-    ComplaintCommand::Close { reason: None, rating: Some(Rating::parse("rating", 5).unwrap()), comment: Some(text("Terima kasih")) }
+    ComplaintCommand::Close {
+        reason: None,
+        rating: Some(Rating::parse("rating", 5).unwrap()),
+        comment: Some(text("Terima kasih")),
+    }
 }
 fn close_by_admin() -> ComplaintCommand {
     ComplaintCommand::Close { reason: Some(text("Pendua aduan ADU-2026-000007")), rating: None, comment: None }
@@ -234,7 +238,13 @@ fn the_whole_flow_of_domain_md() {
     assert_eq!((w.status(), w.status().label_ms()), (Status::WithVendor, "DALAM TINDAKAN VENDOR"));
     assert_eq!(w.state().vendor_log_number.as_ref().unwrap().as_str(), "TTSB-2026-0042");
 
-    w.ok(&pic(), ComplaintCommand::RecordVendorUpdate { message: text("Dibaiki"), vendor_log_number: Some(text("TTSB-2026-0043")) });
+    w.ok(
+        &pic(),
+        ComplaintCommand::RecordVendorUpdate {
+            message: text("Dibaiki"),
+            vendor_log_number: Some(text("TTSB-2026-0043")),
+        },
+    );
     assert_eq!(w.state().vendor_log_number.as_ref().unwrap().as_str(), "TTSB-2026-0043");
     assert_eq!(w.status(), Status::WithVendor, "a vendor update keeps the status");
 
@@ -295,7 +305,10 @@ fn auditors_change_nothing() {
 fn assignment_rules() {
     let mut w = World::logged();
     for someone in [owner(), pic(), implementor()] {
-        assert_eq!(w.refused(&someone, ComplaintCommand::Assign { pic_id: id("pic-aminah"), note: None }), "role_not_allowed");
+        assert_eq!(
+            w.refused(&someone, ComplaintCommand::Assign { pic_id: id("pic-aminah"), note: None }),
+            "role_not_allowed"
+        );
     }
     let assign = |raw: &str| ComplaintCommand::Assign { pic_id: id(raw), note: None };
     assert_eq!(w.refused(&admin(), assign("pic-tiada")), "staff_not_found");

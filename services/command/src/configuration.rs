@@ -1,0 +1,24 @@
+//! The command service's settings (environment variables; see README's table).
+
+use std::net::SocketAddr;
+
+use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `COMMAND_ADDR`, default 127.0.0.1:8080. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    pub event_log: EventLogConfig,
+    /// `AGGREGATE_CACHE_SIZE`: complaints (and staff) whose state is kept in memory.
+    pub cache_capacity: usize,
+}
+
+impl Settings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: env.socket_addr("COMMAND_ADDR", "127.0.0.1:8080")?,
+            event_log: env.event_log()?,
+            cache_capacity: env.parse("AGGREGATE_CACHE_SIZE", 10_000)?,
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! One error type for every handler, answered as `application/problem+json` (RFC 9457)
+//! with a stable `code`. Client mistakes are 4xx; only our own faults are 5xx.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ehelpdesk_shared::error::{DomainError, ErrorKind};
+use ehelpdesk_shared::validation::FieldError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("{0}")]
+    Field(#[from] FieldError),
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0}")]
+    UnprocessableBody(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("the request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("no such resource")]
+    NotFound(&'static str),
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the complaint kept changing under this request; try again")]
+    TooContended,
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The problem document. `code` is stable; `title` and `detail` are for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Domain(e) => match e.kind() {
+                ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            ApiError::Field(_) | ApiError::UnprocessableBody(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooContended => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::Domain(e) => e.code(),
+            ApiError::Field(e) => e.code,
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::UnprocessableBody(_) => "invalid_body",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::NotFound(code) => code,
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::TooContended => "too_contended",
+            ApiError::Unavailable(_) => "event_log_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            ApiError::Domain(e) => e.field().map(str::to_owned),
+            ApiError::Field(e) => Some(e.field.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            // Our own faults are logged in full, but the client only learns that they happened.
+            ApiError::Internal(_) => "Ralat dalaman / internal error".to_owned(),
+            ApiError::Unavailable(_) => {
+                "Log peristiwa tidak dapat dicapai; cuba lagi / the event log is unreachable; try again".to_owned()
+            }
+            other => ehelpdesk_shared::telemetry::mask_ic_numbers(&other.to_string()),
+        };
+        Problem {
+            problem_type: format!("https://ehelpdesk.example/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: self.code().to_owned(),
+            field: self.field(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        } else {
+            tracing::info!(code = self.code(), status = status.as_u16(), "request refused");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,128 @@
+//! Request extractors that answer with problem+json instead of axum's plain-text rejections.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use ehelpdesk_shared::actor::{Actor, Role};
+use ehelpdesk_shared::validation::StaffId;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// The acting person, from `X-Actor-Id`, `X-Actor-Role` and `X-Actor-Name`.
+///
+/// DEVELOPMENT ONLY: anybody can send these headers. They stand in for the treasury portal's
+/// signed tokens until authentication lands (issue 5), which replaces this extractor.
+pub struct CurrentActor(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let header = |name: &'static str| -> Result<String, ApiError> {
+            let value = parts
+                .headers
+                .get(name)
+                .ok_or_else(|| ApiError::Unauthenticated(format!("header {name} is required")))?;
+            let value = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| ApiError::BadRequest { code: "invalid_actor", detail: format!("{name} is not UTF-8") })?;
+            Ok(value.trim().to_owned())
+        };
+        let id = StaffId::parse("X-Actor-Id", &header("X-Actor-Id")?)?;
+        let role: Role = header("X-Actor-Role")?.parse().map_err(|e: ehelpdesk_shared::actor::UnknownRole| {
+            ApiError::BadRequest { code: "invalid_actor", detail: e.to_string() }
+        })?;
+        let name = header("X-Actor-Name").unwrap_or_else(|_| id.to_string());
+        let name = ehelpdesk_shared::validation::Text::parse("X-Actor-Name", &name, 1, 150)?;
+        Ok(CurrentActor(Actor::new(id, role, name.as_str())))
+    }
+}
+
+/// The optional `Idempotency-Key` header: 1-128 visible ASCII characters.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("Idempotency-Key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+        match key {
+            Some(key) => Ok(IdempotencyKey(Some(key.to_owned()))),
+            None => Err(ApiError::BadRequest {
+                code: "invalid_idempotency_key",
+                detail: "Idempotency-Key must be 1-128 visible ASCII characters".into(),
+            }),
+        }
+    }
+}
+
+/// A JSON body, plus the SHA-256 of its bytes (to recognise a retried request).
+pub struct JsonBody<T> {
+    pub value: T,
+    pub hash: String,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let hash = format!("{:x}", Sha256::digest(&bytes));
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await.map_err(json_rejection)?;
+        Ok(JsonBody { value, hash })
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest { code: "malformed_json", detail: e.body_text() },
+        JsonRejection::JsonDataError(e) => ApiError::UnprocessableBody(e.body_text()),
+        JsonRejection::BytesRejection(_) => ApiError::PayloadTooLarge,
+        other => ApiError::BadRequest { code: "invalid_body", detail: other.body_text() },
+    }
+}
+
+/// `{id}` of `/v1/complaints/{id}`: a UUID, or the complaint cannot exist.
+pub struct ComplaintPath(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ComplaintPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("not_found"))?;
+        uuid::Uuid::parse_str(&raw)
+            .map(ComplaintPath)
+            .map_err(|_| ApiError::Domain(ehelpdesk_shared::error::DomainError::ComplaintNotFound))
+    }
+}
+
+/// `{id}` of `/v1/staff/{id}`.
+pub struct StaffPath(pub StaffId);
+
+impl<S: Send + Sync> FromRequestParts<S> for StaffPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("not_found"))?;
+        StaffId::parse("staff_id", &raw)
+            .map(StaffPath)
+            .map_err(|_| ApiError::Domain(ehelpdesk_shared::error::DomainError::StaffNotFound(raw)))
+    }
+}

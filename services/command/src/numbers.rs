@@ -1,0 +1,89 @@
+//! Complaint numbers (`ADU-2026-000123`): sequential per year, allocated with
+//! compare-and-set on a JetStream key-value bucket so several instances never hand out the
+//! same number.
+
+use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use ehelpdesk_shared::complaint::complaint_number;
+use tokio::sync::Mutex;
+
+use crate::event_store::StoreError;
+
+pub struct ComplaintNumbers {
+    bucket: kv::Store,
+    // Serialises allocations inside one process; CAS handles the other instances.
+    local: Mutex<()>,
+}
+
+/// Malaysia's offset; complaint years follow the treasury's calendar, not UTC.
+fn malaysia() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
+}
+
+impl ComplaintNumbers {
+    /// Opens the bucket, creating its stream by hand: async-nats 0.51's `create_key_value`
+    /// cannot parse NATS 2.9's account info, while `get_key_value` on an existing stream works
+    /// on 2.9 and on current servers alike.
+    pub async fn open(
+        jetstream: &async_nats::jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+    ) -> Result<Self, StoreError> {
+        let config = stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: DiscardPolicy::New,
+            storage: StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        };
+        jetstream
+            .create_or_update_stream(config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot set up bucket {bucket}: {e}")))?;
+        let bucket = jetstream
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open bucket {bucket}: {e}")))?;
+        Ok(Self { bucket, local: Mutex::new(()) })
+    }
+
+    /// The next number of the year `now` falls in (Malaysian time).
+    pub async fn allocate(&self, now: DateTime<Utc>) -> Result<String, StoreError> {
+        let year = now.with_timezone(&malaysia()).year();
+        let key = format!("year-{year}");
+        let _one_at_a_time = self.local.lock().await;
+        // Each round fails only because another instance won it, so this ends unless a
+        // thousand allocations elsewhere overtake us in a row.
+        for _ in 0..1000 {
+            let current = self.bucket.entry(&key).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let result = match current {
+                None => self.bucket.create(&key, "1".into()).await.map(|_| 1).map_err(|e| match e.kind() {
+                    CreateErrorKind::AlreadyExists => None,
+                    _ => Some(e.to_string()),
+                }),
+                Some(entry) => {
+                    let last: u64 = std::str::from_utf8(&entry.value).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let next = last + 1;
+                    self.bucket.update(&key, next.to_string().into(), entry.revision).await.map(|_| next).map_err(|e| {
+                        match e.kind() {
+                            UpdateErrorKind::WrongLastRevision => None,
+                            _ => Some(e.to_string()),
+                        }
+                    })
+                }
+            };
+            match result {
+                Ok(sequence) => return Ok(complaint_number(year, sequence)),
+                Err(None) => tokio::task::yield_now().await,
+                Err(Some(e)) => return Err(StoreError::Unavailable(e)),
+            }
+        }
+        Err(StoreError::Unavailable("complaint number counter is too contended".into()))
+    }
+}

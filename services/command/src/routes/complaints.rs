@@ -1,0 +1,476 @@
+//! Complaint commands. Each handler turns its request into a validated command and hands
+//! it to the executor; the domain decides, the event log records.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ehelpdesk_shared::actor::{Actor, Role};
+use ehelpdesk_shared::aggregate::{Aggregate, Context, EmptyDirectory};
+use ehelpdesk_shared::category::{self, Category, CategoryCode};
+use ehelpdesk_shared::complaint::{
+    Channel, ComplainantDetails, Complaint, ComplaintCommand, LogComplaint, Rating, ResponseStatus, Vendor,
+};
+use ehelpdesk_shared::error::DomainError;
+use ehelpdesk_shared::validation::{Email, FieldError, IcNumber, PhoneNumber, StaffId, Text, limits};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Problem};
+use crate::executor::{Idempotency, LoadedDirectory, Outcome};
+use crate::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
+use crate::receipts::ComplaintReceipt;
+use crate::state::AppState;
+
+/// Namespace for complaint ids derived from an Idempotency-Key, so a retried "log a
+/// complaint" lands on the same complaint.
+const IDEMPOTENT_COMPLAINT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2d4e_8a7b_4c3d_9e2f_1a0b_5c6d_7e8f);
+
+fn text(field: &str, raw: &str, (min, max): (usize, usize)) -> Result<Text, FieldError> {
+    Text::parse(field, raw, min, max)
+}
+
+fn optional_text(field: &str, raw: Option<String>, bounds: (usize, usize)) -> Result<Option<Text>, FieldError> {
+    raw.map(|r| text(field, &r, bounds)).transpose()
+}
+
+/// Who the complaint is for. A complainant may leave out `id` (it is their own).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplainantInput {
+    #[schema(example = "pengadu-ali")]
+    pub id: Option<String>,
+    #[schema(example = "900101-03-5678")]
+    pub ic_number: String,
+    #[schema(example = "Ali bin Abu")]
+    pub name: String,
+    #[schema(example = "ali@example.gov.my")]
+    pub email: String,
+    #[schema(example = "012-345 6789")]
+    pub phone: String,
+    #[schema(example = "Jabatan Kerja Raya Negeri")]
+    pub ptj: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogComplaintRequest {
+    pub complainant: ComplainantInput,
+    #[schema(example = "AC")]
+    pub category: String,
+    #[schema(example = "Amaun salah pada baris arahan bayaran")]
+    pub title: String,
+    pub description: String,
+    /// Defaults to `web`; only an admin logs by phone, e-mail or walk-in.
+    pub channel: Option<Channel>,
+}
+
+impl LogComplaintRequest {
+    fn into_command(self, actor: &Actor, number: String) -> Result<LogComplaint, FieldError> {
+        let c = self.complainant;
+        let id = match c.id {
+            Some(raw) => StaffId::parse("complainant.id", &raw)?,
+            None if actor.is(Role::Complainant) => actor.id.clone(),
+            None => {
+                return Err(FieldError::new(
+                    "complainant.id",
+                    "required",
+                    "ID pengadu diperlukan / the complainant's id is required when logging on their behalf",
+                ));
+            }
+        };
+        Ok(LogComplaint {
+            number,
+            complainant: ComplainantDetails {
+                id,
+                ic_number: IcNumber::parse("complainant.ic_number", &c.ic_number)?,
+                name: text("complainant.name", &c.name, limits::NAME)?,
+                email: Email::parse("complainant.email", &c.email)?,
+                phone: PhoneNumber::parse("complainant.phone", &c.phone)?,
+                ptj: text("complainant.ptj", &c.ptj, limits::PTJ)?,
+            },
+            category: CategoryCode::parse("category", &self.category)?,
+            title: text("title", &self.title, limits::TITLE)?,
+            description: text("description", &self.description, limits::DESCRIPTION)?,
+            channel: self.channel.unwrap_or(Channel::Web),
+        })
+    }
+}
+
+/// Log a complaint (a complainant for themselves, or an admin on a complainant's behalf).
+#[utoipa::path(post, path = "/v1/complaints", tag = "complaints",
+    params(ActorHeaders, IdempotencyHeader),
+    request_body = LogComplaintRequest,
+    responses(
+        (status = 201, description = "Logged", body = ComplaintReceipt),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub async fn log_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<LogComplaintRequest>,
+) -> Result<Response, ApiError> {
+    let numbers = state.ready()?;
+    let (id, idempotency) = match &key {
+        Some(key) => {
+            let id = Uuid::new_v5(&IDEMPOTENT_COMPLAINT_NAMESPACE, format!("{}:{key}", actor.id).as_bytes());
+            (id, Some(Idempotency::new("complaint", &id, &actor, key, body.hash.clone())))
+        }
+        None => (Uuid::now_v7(), None),
+    };
+    if let Some(idempotency) = &idempotency
+        && let Some(outcome) = state.complaints.replay(&id, idempotency).await?
+    {
+        return Ok(complaint_response(StatusCode::CREATED, outcome));
+    }
+    // Judge the request before spending a complaint number on it.
+    let draft = body.value.into_command(&actor, String::new())?;
+    let draft = ComplaintCommand::Log(Box::new(draft));
+    Complaint::decide(None, &draft, &Context { actor: &actor, now: chrono::Utc::now(), directory: &EmptyDirectory })?;
+    let ComplaintCommand::Log(mut log) = draft else {
+        return Err(ApiError::Internal("draft is a log command".into()));
+    };
+    log.number = numbers.allocate(chrono::Utc::now()).await?;
+    let command = ComplaintCommand::Log(log);
+    let outcome =
+        state.complaints.execute(&id, &command, command.name(), &actor, &EmptyDirectory, idempotency.as_ref()).await?;
+    Ok(complaint_response(StatusCode::CREATED, outcome))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    #[schema(example = "pic-aminah")]
+    pub pic_id: String,
+    pub note: Option<String>,
+}
+
+/// Assign (or reassign) a complaint to a PIC. Admins only.
+#[utoipa::path(post, path = "/v1/complaints/{id}/assignment", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = AssignRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn assign_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<AssignRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::Assign {
+        pic_id: StaffId::parse("pic_id", &body.value.pic_id)?,
+        note: optional_text("note", body.value.note, limits::MESSAGE)?,
+    };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondRequest {
+    pub message: String,
+    /// `awaiting_complainant` = Mohon Maklumbalas Pengadu, `pending_closure` = Mohon Pengadu
+    /// Tutup Aduan, `in_progress` = Dalam Tindakan.
+    pub status: ResponseStatus,
+}
+
+/// The PIC's reply, with the status of the reply form.
+#[utoipa::path(post, path = "/v1/complaints/{id}/responses", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = RespondRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn respond_to_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<RespondRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::Respond {
+        message: text("message", &body.value.message, limits::MESSAGE)?,
+        status: body.value.status,
+    };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    pub message: String,
+}
+
+/// The complainant answers (feedback the PIC asked for, or "not solved yet").
+#[utoipa::path(post, path = "/v1/complaints/{id}/replies", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = MessageRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn reply_to_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<MessageRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::Reply { message: text("message", &body.value.message, limits::MESSAGE)? };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferRequest {
+    #[schema(example = "impl-chong")]
+    pub implementor_id: String,
+    pub message: String,
+}
+
+/// Refer the complaint to the implementor (second line).
+#[utoipa::path(post, path = "/v1/complaints/{id}/referral", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = ReferRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn refer_to_implementor(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<ReferRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::ReferToImplementor {
+        implementor_id: StaffId::parse("implementor_id", &body.value.implementor_id)?,
+        message: text("message", &body.value.message, limits::MESSAGE)?,
+    };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateRequest {
+    pub vendor: Vendor,
+    /// The vendor helpdesk's own log number, if it gave one.
+    pub vendor_log_number: Option<String>,
+    pub message: String,
+}
+
+/// Escalate to the vendor's helpdesk (BKP or TTSB): Dalam Tindakan Vendor.
+#[utoipa::path(post, path = "/v1/complaints/{id}/escalation", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = EscalateRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn escalate_to_vendor(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<EscalateRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::EscalateToVendor {
+        vendor: body.value.vendor,
+        vendor_log_number: optional_text("vendor_log_number", body.value.vendor_log_number, limits::VENDOR_LOG_NUMBER)?,
+        message: text("message", &body.value.message, limits::MESSAGE)?,
+    };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VendorUpdateRequest {
+    pub message: String,
+    pub vendor_log_number: Option<String>,
+}
+
+/// Record what the vendor reported.
+#[utoipa::path(post, path = "/v1/complaints/{id}/vendor-updates", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = VendorUpdateRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn record_vendor_update(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<VendorUpdateRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::RecordVendorUpdate {
+        message: text("message", &body.value.message, limits::MESSAGE)?,
+        vendor_log_number: optional_text("vendor_log_number", body.value.vendor_log_number, limits::VENDOR_LOG_NUMBER)?,
+    };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+/// An internal note: never shown to the complainant.
+#[utoipa::path(post, path = "/v1/complaints/{id}/notes", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = MessageRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn add_internal_note(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<MessageRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::AddInternalNote { message: text("message", &body.value.message, limits::MESSAGE)? };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// Required when an admin closes; a complainant may leave it out.
+    pub reason: Option<String>,
+    /// 1-5, complainant only.
+    pub rating: Option<i64>,
+    pub comment: Option<String>,
+}
+
+/// Close the complaint: its complainant, or an admin with a reason.
+#[utoipa::path(post, path = "/v1/complaints/{id}/closure", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = CloseRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn close_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<CloseRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::Close {
+        reason: optional_text("reason", body.value.reason, limits::REASON)?,
+        rating: body.value.rating.map(|r| Rating::parse("rating", r)).transpose()?,
+        comment: optional_text("comment", body.value.comment, limits::MESSAGE)?,
+    };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReopenRequest {
+    pub reason: String,
+}
+
+/// Reopen a closed complaint (its complainant, within 14 days of closing).
+#[utoipa::path(post, path = "/v1/complaints/{id}/reopening", tag = "complaints",
+    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = ReopenRequest,
+    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn reopen_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<ReopenRequest>,
+) -> Result<Response, ApiError> {
+    let command = ComplaintCommand::Reopen { reason: text("reason", &body.value.reason, limits::REASON)? };
+    run(&state, id, command, &actor, key, body.hash).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ComplaintView {
+    pub complaint: Complaint,
+    pub status_label_ms: &'static str,
+    pub status_label_en: &'static str,
+    /// Stream sequence of the complaint's last event.
+    pub stream_sequence: u64,
+}
+
+/// The complaint's current state, folded from its events (the write side's view; lists and
+/// inboxes are served by the projection service).
+#[utoipa::path(get, path = "/v1/complaints/{id}", tag = "complaints", params(("id" = Uuid, Path), ActorHeaders),
+    responses((status = 200, body = ComplaintView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_complaint(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+) -> Result<Json<ComplaintView>, ApiError> {
+    state.ready()?;
+    let loaded = state.complaints.current(&id).await?;
+    let complaint = loaded.state.ok_or(ApiError::Domain(DomainError::ComplaintNotFound))?;
+    let may_see = match actor.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Complainant => complaint.complainant.id == actor.id,
+        Role::Pic => complaint.pic_id() == Some(&actor.id),
+        Role::Implementor => complaint.implementor.as_ref().is_some_and(|i| i.id == actor.id),
+    };
+    // Someone else's complaint is "not found": its existence is private too.
+    if !may_see {
+        return Err(ApiError::Domain(DomainError::ComplaintNotFound));
+    }
+    Ok(Json(ComplaintView {
+        status_label_ms: complaint.status.label_ms(),
+        status_label_en: complaint.status.label_en(),
+        complaint,
+        stream_sequence: loaded.last_sequence,
+    }))
+}
+
+/// The complaint categories (iSPEKS module areas).
+#[utoipa::path(get, path = "/v1/categories", tag = "complaints", responses((status = 200, body = [Category])))]
+pub async fn list_categories() -> Json<&'static [Category]> {
+    Json(category::all())
+}
+
+async fn run(
+    state: &AppState,
+    id: Uuid,
+    command: ComplaintCommand,
+    actor: &Actor,
+    key: Option<String>,
+    request_hash: String,
+) -> Result<Response, ApiError> {
+    state.ready()?;
+    let idempotency = key.map(|key| Idempotency::new("complaint", &id, actor, &key, request_hash));
+    let directory = directory_for(state, &command).await?;
+    let outcome =
+        state.complaints.execute(&id, &command, command.name(), actor, &directory, idempotency.as_ref()).await?;
+    Ok(complaint_response(StatusCode::OK, outcome))
+}
+
+/// The staff a command refers to, read fresh from the log.
+async fn directory_for(state: &AppState, command: &ComplaintCommand) -> Result<LoadedDirectory, ApiError> {
+    let referenced = match command {
+        ComplaintCommand::Assign { pic_id, .. } => Some(pic_id),
+        ComplaintCommand::ReferToImplementor { implementor_id, .. } => Some(implementor_id),
+        _ => None,
+    };
+    let mut members = HashMap::new();
+    if let Some(staff_id) = referenced
+        && let Some(member) = state.staff.current(staff_id).await?.state
+    {
+        members.insert(staff_id.clone(), member);
+    }
+    Ok(LoadedDirectory(members))
+}
+
+fn complaint_response(status: StatusCode, outcome: Outcome<ComplaintReceipt>) -> Response {
+    let location = format!("/v1/complaints/{}", outcome.receipt.complaint_id);
+    let mut response = (status, Json(outcome.receipt)).into_response();
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if outcome.replayed {
+        response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// The development actor headers, documented once for every endpoint.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct ActorHeaders {
+    /// DEVELOPMENT ONLY (replaced by bearer tokens): the acting person's staff id.
+    #[param(rename = "X-Actor-Id", example = "admin-siti")]
+    pub actor_id: String,
+    /// complainant, admin, pic, implementor or auditor.
+    #[param(rename = "X-Actor-Role", example = "admin")]
+    pub actor_role: String,
+    /// Display name.
+    #[param(rename = "X-Actor-Name", example = "Siti Admin")]
+    pub actor_name: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Repeat a request with the same key to get the same answer and no second event.
+    #[param(rename = "Idempotency-Key")]
+    pub idempotency_key: Option<String>,
+}

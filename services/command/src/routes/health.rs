@@ -1,0 +1,52 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub nats: String,
+    pub stream: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_messages: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Ready to take commands: NATS connected, stream and number bucket present.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let nats = format!("{:?}", state.client.connection_state()).to_lowercase();
+    let stream = state.store.config().stream.clone();
+    let checked = match state.ready() {
+        Ok(_) => state.store.stream_present().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (code, readiness) = match checked {
+        Ok(info) => (
+            StatusCode::OK,
+            Readiness { ready: true, nats, stream, stream_messages: Some(info.state.messages), problem: None },
+        ),
+        Err(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Readiness { ready: false, nats, stream, stream_messages: None, problem: Some(problem) },
+        ),
+    };
+    (code, Json(readiness))
+}

@@ -1,0 +1,46 @@
+//! HTTP routes of the command service, all under `/v1` except the probes.
+
+mod complaints;
+mod health;
+mod staff;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+
+use crate::error::ApiError;
+use crate::openapi;
+use crate::state::AppState;
+
+pub use complaints::*;
+pub use health::*;
+pub use staff::*;
+
+/// Commands are small; 64 KiB holds the longest description with room to spare.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/v1/categories", get(list_categories))
+        .route("/v1/complaints", post(log_complaint))
+        .route("/v1/complaints/{id}", get(get_complaint))
+        .route("/v1/complaints/{id}/assignment", post(assign_complaint))
+        .route("/v1/complaints/{id}/responses", post(respond_to_complaint))
+        .route("/v1/complaints/{id}/replies", post(reply_to_complaint))
+        .route("/v1/complaints/{id}/referral", post(refer_to_implementor))
+        .route("/v1/complaints/{id}/escalation", post(escalate_to_vendor))
+        .route("/v1/complaints/{id}/vendor-updates", post(record_vendor_update))
+        .route("/v1/complaints/{id}/notes", post(add_internal_note))
+        .route("/v1/complaints/{id}/closure", post(close_complaint))
+        .route("/v1/complaints/{id}/reopening", post(reopen_complaint))
+        .route("/v1/staff", post(register_staff))
+        .route("/v1/staff/{id}", get(get_staff).merge(patch(update_staff)))
+        .route("/v1/staff/{id}/deactivation", post(deactivate_staff))
+        .fallback(|| async { ApiError::NotFound("not_found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(state)
+}

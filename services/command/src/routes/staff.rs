@@ -1,0 +1,195 @@
+//! Staff directory commands (admins only).
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ehelpdesk_shared::actor::{Actor, Role};
+use ehelpdesk_shared::aggregate::EmptyDirectory;
+use ehelpdesk_shared::category::CategoryCode;
+use ehelpdesk_shared::staff::{StaffCommand, StaffMember, StaffRegistered, StaffUpdated};
+use ehelpdesk_shared::validation::{Email, FieldError, IcNumber, PhoneNumber, StaffId, Text, limits};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::complaints::{ActorHeaders, IdempotencyHeader};
+use crate::error::{ApiError, Problem};
+use crate::executor::{Idempotency, Outcome};
+use crate::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
+use crate::receipts::StaffReceipt;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStaffRequest {
+    #[schema(example = "pic-aminah")]
+    pub staff_id: String,
+    #[schema(example = "850315-03-5123")]
+    pub ic_number: String,
+    #[schema(example = "Aminah binti Yusof")]
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub ptj: String,
+    pub roles: Vec<Role>,
+    /// Category codes a PIC covers.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+fn categories(raw: Vec<String>) -> Result<BTreeSet<CategoryCode>, FieldError> {
+    raw.iter().map(|c| CategoryCode::parse("categories", c)).collect()
+}
+
+fn roles(raw: Vec<Role>) -> Result<BTreeSet<Role>, FieldError> {
+    if raw.is_empty() {
+        return Err(FieldError::new("roles", "required", "Sekurang-kurangnya satu peranan / at least one role"));
+    }
+    Ok(raw.into_iter().collect())
+}
+
+/// Register a member of staff.
+#[utoipa::path(post, path = "/v1/staff", tag = "staff", params(ActorHeaders, IdempotencyHeader),
+    request_body = RegisterStaffRequest,
+    responses((status = 201, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn register_staff(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<RegisterStaffRequest>,
+) -> Result<Response, ApiError> {
+    let r = body.value;
+    let id = StaffId::parse("staff_id", &r.staff_id)?;
+    let command = StaffCommand::Register(Box::new(StaffRegistered {
+        ic_number: IcNumber::parse("ic_number", &r.ic_number)?,
+        name: Text::parse("name", &r.name, limits::NAME.0, limits::NAME.1)?,
+        email: Email::parse("email", &r.email)?,
+        phone: PhoneNumber::parse("phone", &r.phone)?,
+        ptj: Text::parse("ptj", &r.ptj, limits::PTJ.0, limits::PTJ.1)?,
+        roles: roles(r.roles)?,
+        categories: categories(r.categories)?,
+    }));
+    run(&state, id, command, &actor, key, body.hash, StatusCode::CREATED).await
+}
+
+/// Fields to change; those left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStaffRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub ptj: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub categories: Option<Vec<String>>,
+}
+
+/// Update a member of staff's contacts, roles or categories.
+#[utoipa::path(patch, path = "/v1/staff/{id}", tag = "staff", params(("id" = String, Path), ActorHeaders, IdempotencyHeader),
+    request_body = UpdateStaffRequest,
+    responses((status = 200, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn update_staff(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    StaffPath(id): StaffPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<UpdateStaffRequest>,
+) -> Result<Response, ApiError> {
+    let u = body.value;
+    let command = StaffCommand::Update(Box::new(StaffUpdated {
+        name: u.name.map(|v| Text::parse("name", &v, limits::NAME.0, limits::NAME.1)).transpose()?,
+        email: u.email.map(|v| Email::parse("email", &v)).transpose()?,
+        phone: u.phone.map(|v| PhoneNumber::parse("phone", &v)).transpose()?,
+        ptj: u.ptj.map(|v| Text::parse("ptj", &v, limits::PTJ.0, limits::PTJ.1)).transpose()?,
+        roles: u.roles.map(roles).transpose()?,
+        categories: u.categories.map(categories).transpose()?,
+    }));
+    run(&state, id, command, &actor, key, body.hash, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateStaffRequest {
+    pub reason: String,
+}
+
+/// Deactivate a member of staff: no new assignments or referrals to them.
+#[utoipa::path(post, path = "/v1/staff/{id}/deactivation", tag = "staff", params(("id" = String, Path), ActorHeaders, IdempotencyHeader),
+    request_body = DeactivateStaffRequest,
+    responses((status = 200, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn deactivate_staff(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    StaffPath(id): StaffPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<DeactivateStaffRequest>,
+) -> Result<Response, ApiError> {
+    let command = StaffCommand::Deactivate {
+        reason: Text::parse("reason", &body.value.reason, limits::REASON.0, limits::REASON.1)?,
+    };
+    run(&state, id, command, &actor, key, body.hash, StatusCode::OK).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffView {
+    pub staff: StaffMember,
+    pub stream_sequence: u64,
+}
+
+/// A member of staff as the directory holds them (admins and auditors).
+#[utoipa::path(get, path = "/v1/staff/{id}", tag = "staff", params(("id" = String, Path), ActorHeaders),
+    responses((status = 200, body = StaffView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_staff(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    StaffPath(id): StaffPath,
+) -> Result<Json<StaffView>, ApiError> {
+    state.ready()?;
+    if !matches!(actor.role, Role::Admin | Role::Auditor) {
+        return Err(ApiError::Domain(ehelpdesk_shared::error::DomainError::RoleNotAllowed {
+            role: actor.role.as_str(),
+            action: "read the staff directory",
+        }));
+    }
+    let loaded = state.staff.current(&id).await?;
+    let staff = loaded.state.ok_or(ApiError::NotFound("staff_not_found"))?;
+    Ok(Json(StaffView { staff, stream_sequence: loaded.last_sequence }))
+}
+
+async fn run(
+    state: &AppState,
+    id: StaffId,
+    command: StaffCommand,
+    actor: &Actor,
+    key: Option<String>,
+    request_hash: String,
+    success: StatusCode,
+) -> Result<Response, ApiError> {
+    state.ready()?;
+    let idempotency = key.map(|key| Idempotency::new("staff", &id, actor, &key, request_hash));
+    if !matches!(command, StaffCommand::Register(_)) && actor.is(Role::Admin) {
+        let exists = state.staff.current(&id).await?.state.is_some();
+        if !exists {
+            return Err(ApiError::NotFound("staff_not_found"));
+        }
+    }
+    let outcome =
+        state.staff.execute(&id, &command, command.name(), actor, &EmptyDirectory, idempotency.as_ref()).await?;
+    Ok(staff_response(success, outcome))
+}
+
+fn staff_response(status: StatusCode, outcome: Outcome<StaffReceipt>) -> Response {
+    let location = format!("/v1/staff/{}", outcome.receipt.staff_id);
+    let mut response = (status, Json(outcome.receipt)).into_response();
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if outcome.replayed {
+        response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
+    response
+}

@@ -1,0 +1,122 @@
+//! Building and running the service: connect to NATS, set up the stream and the number
+//! bucket, bind the listener, serve until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::Request;
+use tokio::net::TcpListener;
+use tokio::sync::OnceCell;
+use tower_http::trace::TraceLayer;
+
+use crate::configuration::Settings;
+use crate::event_store::{EventStore, StoreError};
+use crate::executor::Executor;
+use crate::numbers::ComplaintNumbers;
+use crate::routes;
+use crate::state::AppState;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and binds. NATS being down is not fatal: the service starts, answers 503
+    /// and `readyz` says why, and sets the stream up as soon as NATS answers.
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name("ehelpdesk-command")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(&settings.event_log.nats_url)
+            .await
+            .map_err(std::io::Error::other)?;
+        let store = EventStore::new(client.clone(), settings.event_log.clone());
+        let state = AppState {
+            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity)),
+            staff: Arc::new(Executor::new(store.clone(), settings.cache_capacity)),
+            numbers: Arc::new(OnceCell::new()),
+            store,
+            client,
+        };
+        // Try once in the foreground so a healthy start is ready when `build` returns.
+        match tokio::time::timeout(Duration::from_secs(5), set_up(&state)).await {
+            Ok(Ok(())) => {}
+            outcome => {
+                let why = match outcome {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".into(),
+                };
+                tracing::warn!(%why, "event log not ready yet; retrying in the background");
+                let state = state.clone();
+                tokio::spawn(async move {
+                    while let Err(e) = set_up(&state).await {
+                        tracing::warn!(error = %e, "event log still not ready");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    tracing::info!("event log ready");
+                });
+            }
+        }
+        let listener = TcpListener::bind(settings.listen).await?;
+        let router = routes::router(state.clone()).layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        );
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "command service listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+async fn set_up(state: &AppState) -> Result<(), StoreError> {
+    let config = state.store.config();
+    state.store.ensure_stream().await?;
+    let numbers = ComplaintNumbers::open(state.store.jetstream(), &config.numbers_bucket(), config.replicas).await?;
+    // Another set-up may have won the race; either bucket handle is the same bucket.
+    let _ = state.numbers.set(numbers);
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,33 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use ehelpdesk_shared::complaint::Complaint;
+use ehelpdesk_shared::staff::StaffMember;
+use tokio::sync::OnceCell;
+
+use crate::error::ApiError;
+use crate::event_store::EventStore;
+use crate::executor::Executor;
+use crate::numbers::ComplaintNumbers;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: EventStore,
+    pub client: async_nats::Client,
+    pub complaints: Arc<Executor<Complaint>>,
+    pub staff: Arc<Executor<StaffMember>>,
+    /// Set once the stream and the number bucket exist; until then commands answer 503.
+    pub numbers: Arc<OnceCell<ComplaintNumbers>>,
+}
+
+impl AppState {
+    /// Fails fast with 503 while NATS is unreachable or the stream is not set up, instead
+    /// of letting requests queue behind a dead connection.
+    pub fn ready(&self) -> Result<&ComplaintNumbers, ApiError> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(ApiError::Unavailable("not connected to NATS".into()));
+        }
+        self.numbers.get().ok_or_else(|| ApiError::Unavailable("the event stream is not set up yet".into()))
+    }
+}
