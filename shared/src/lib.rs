@@ -5,6 +5,7 @@
 //! - [`validation`], [`category`], [`actor`]: the value types commands are made of.
 //! - [`error`]: why the domain refuses a command, with stable codes.
 //! - [`envelope`]: the JSON form of an event in the stream.
+//! - [`http`]: problem+json errors and request extractors both APIs use.
 //! - [`config`] and [`telemetry`]: plumbing both services start with.
 
 pub mod actor;
@@ -13,6 +14,7 @@ pub mod category;
 pub mod complaint;
 pub mod config;
 pub mod envelope;
+pub mod http;
 pub mod error;
 pub mod staff;
 pub mod telemetry;

@@ -14,7 +14,7 @@ use ehelpdesk_shared::validation::StaffId;
 use uuid::Uuid;
 
 use crate::cache::AggregateCache;
-use crate::error::ApiError;
+use ehelpdesk_shared::http::problem::ApiError;
 use crate::event_store::{EventStore, Loaded, Receipt, StoreError};
 
 /// How many times a command is decided again after losing a race for the same aggregate.

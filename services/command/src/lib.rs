@@ -7,10 +7,8 @@
 
 pub mod cache;
 pub mod configuration;
-pub mod error;
 pub mod event_store;
 pub mod executor;
-pub mod extract;
 pub mod numbers;
 pub mod openapi;
 pub mod receipts;

@@ -6,7 +6,7 @@ use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::staff::StaffMember;
 use tokio::sync::OnceCell;
 
-use crate::error::ApiError;
+use ehelpdesk_shared::http::problem::ApiError;
 use crate::event_store::EventStore;
 use crate::executor::Executor;
 use crate::numbers::ComplaintNumbers;

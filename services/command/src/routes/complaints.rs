@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, Problem};
+use ehelpdesk_shared::http::problem::{ApiError, Problem};
 use crate::executor::{Idempotency, LoadedDirectory, Outcome};
-use crate::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
+use ehelpdesk_shared::http::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
 use crate::receipts::ComplaintReceipt;
 use crate::state::AppState;
 

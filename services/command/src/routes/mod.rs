@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
 
-use crate::error::ApiError;
+use ehelpdesk_shared::http::problem::ApiError;
 use crate::openapi;
 use crate::state::AppState;
 

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::complaints::{ActorHeaders, IdempotencyHeader};
-use crate::error::{ApiError, Problem};
+use ehelpdesk_shared::http::problem::{ApiError, Problem};
 use crate::executor::{Idempotency, Outcome};
-use crate::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
+use ehelpdesk_shared::http::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
 use crate::receipts::StaffReceipt;
 use crate::state::AppState;
 

@@ -3,12 +3,12 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use ehelpdesk_shared::actor::{Actor, Role};
-use ehelpdesk_shared::validation::StaffId;
+use crate::actor::{Actor, Role};
+use crate::validation::StaffId;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
 
 /// The acting person, from `X-Actor-Id`, `X-Actor-Role` and `X-Actor-Name`.
 ///
@@ -30,11 +30,11 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentActor {
             Ok(value.trim().to_owned())
         };
         let id = StaffId::parse("X-Actor-Id", &header("X-Actor-Id")?)?;
-        let role: Role = header("X-Actor-Role")?.parse().map_err(|e: ehelpdesk_shared::actor::UnknownRole| {
+        let role: Role = header("X-Actor-Role")?.parse().map_err(|e: crate::actor::UnknownRole| {
             ApiError::BadRequest { code: "invalid_actor", detail: e.to_string() }
         })?;
         let name = header("X-Actor-Name").unwrap_or_else(|_| id.to_string());
-        let name = ehelpdesk_shared::validation::Text::parse("X-Actor-Name", &name, 1, 150)?;
+        let name = crate::validation::Text::parse("X-Actor-Name", &name, 1, 150)?;
         Ok(CurrentActor(Actor::new(id, role, name.as_str())))
     }
 }
@@ -107,7 +107,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ComplaintPath {
             .map_err(|_| ApiError::NotFound("not_found"))?;
         uuid::Uuid::parse_str(&raw)
             .map(ComplaintPath)
-            .map_err(|_| ApiError::Domain(ehelpdesk_shared::error::DomainError::ComplaintNotFound))
+            .map_err(|_| ApiError::Domain(crate::error::DomainError::ComplaintNotFound))
     }
 }
 
@@ -123,6 +123,6 @@ impl<S: Send + Sync> FromRequestParts<S> for StaffPath {
             .map_err(|_| ApiError::NotFound("not_found"))?;
         StaffId::parse("staff_id", &raw)
             .map(StaffPath)
-            .map_err(|_| ApiError::Domain(ehelpdesk_shared::error::DomainError::StaffNotFound(raw)))
+            .map_err(|_| ApiError::Domain(crate::error::DomainError::StaffNotFound(raw)))
     }
 }

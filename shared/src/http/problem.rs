@@ -3,8 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ehelpdesk_shared::error::{DomainError, ErrorKind};
-use ehelpdesk_shared::validation::FieldError;
+use crate::error::{DomainError, ErrorKind};
+use crate::validation::FieldError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -109,7 +109,7 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 "Log peristiwa tidak dapat dicapai; cuba lagi / the event log is unreachable; try again".to_owned()
             }
-            other => ehelpdesk_shared::telemetry::mask_ic_numbers(&other.to_string()),
+            other => crate::telemetry::mask_ic_numbers(&other.to_string()),
         };
         Problem {
             problem_type: format!("https://ehelpdesk.example/problems/{}", self.code()),

@@ -1,0 +1,7 @@
+//! HTTP conventions both services follow: one error type answered as problem+json, and
+//! extractors that reject bad requests the same way.
+
+pub mod extract;
+pub mod problem;
+
+pub use problem::{ApiError, Problem};
