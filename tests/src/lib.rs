@@ -205,3 +205,129 @@ impl Reply {
         &self.body
     }
 }
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ehelpdesk".into())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, _) = url.split_once('?').unwrap_or((url, ""));
+    let cut = base.rfind('/').expect("DATABASE_URL has a path");
+    format!("{}/{name}", &base[..cut])
+}
+
+/// A database of this test's own, dropped on drop.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let name = format!("test_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let admin = with_database(&database_url(), "postgres");
+        let pool = sqlx::PgPool::connect(&admin).await.expect("PostgreSQL reachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .expect("create database");
+        pool.close().await;
+        Self { url: with_database(&database_url(), &name), name }
+    }
+
+    /// A pool on the read-model schema.
+    pub async fn read_models(&self) -> sqlx::PgPool {
+        ehelpdesk_projection::db::connect(&self.url, "readmodel", 4).await.expect("connect")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin = with_database(&database_url(), "postgres");
+        let name = self.name.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Settings of a projection service for this test's stream and database.
+pub fn projection_settings(
+    event_log: &EventLogConfig,
+    db: &TestDatabase,
+) -> ehelpdesk_projection::configuration::Settings {
+    use ehelpdesk_projection::calendar::WorkingWeek;
+    use ehelpdesk_projection::configuration::{NotifyConfig, Settings};
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: db.url.clone(),
+        schema: "readmodel".into(),
+        event_log: event_log.clone(),
+        consumer: "projection".into(),
+        batch_size: 100,
+        notify: NotifyConfig {
+            stream: format!("{}_NOTIFY", event_log.stream),
+            subject_prefix: format!("{}_notify", event_log.subject_prefix),
+        },
+        working_week: WorkingWeek::kelantan(),
+        holidays: vec![],
+        resolution_target_days: 5,
+        min_seq_wait: std::time::Duration::from_secs(5),
+        relay_outbox: true,
+    }
+}
+
+/// A projection service running in this process on a random port.
+pub struct ProjectionApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl ProjectionApp {
+    pub async fn spawn(settings: ehelpdesk_projection::configuration::Settings) -> Self {
+        let app = ehelpdesk_projection::startup::Application::build(settings).await.expect("projection builds");
+        let addr = app.local_addr().expect("bound");
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self { addr, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str, actor: &fixtures::Person) -> Reply {
+        let request = actor.headers(self.http.get(self.url(path)));
+        Reply::from(request.send().await.expect("request sent")).await
+    }
+
+    /// Stops serving and projecting, and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for ProjectionApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -14,8 +14,8 @@ use ehelpdesk_shared::validation::StaffId;
 use uuid::Uuid;
 
 use crate::cache::AggregateCache;
-use ehelpdesk_shared::http::problem::ApiError;
 use crate::event_store::{EventStore, Loaded, Receipt, StoreError};
+use ehelpdesk_shared::http::problem::ApiError;
 
 /// How many times a command is decided again after losing a race for the same aggregate.
 pub const MAX_ATTEMPTS: usize = 8;

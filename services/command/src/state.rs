@@ -6,10 +6,10 @@ use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::staff::StaffMember;
 use tokio::sync::OnceCell;
 
-use ehelpdesk_shared::http::problem::ApiError;
 use crate::event_store::EventStore;
 use crate::executor::Executor;
 use crate::numbers::ComplaintNumbers;
+use ehelpdesk_shared::http::problem::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -1,7 +1,53 @@
-//! Projection service: not built yet (issue 3). It will consume the HELPDESK stream into
-//! PostgreSQL read models and serve the query API on 127.0.0.1:8081.
+use ehelpdesk_projection::configuration::Settings;
+use ehelpdesk_projection::startup::Application;
 
-fn main() {
-    eprintln!("ehelpdesk-projection: the read side is not built yet (see issue 3)");
-    std::process::exit(2);
+const USAGE: &str = "usage: ehelpdesk-projection [serve | rebuild]
+  serve    project the event stream into PostgreSQL and serve the query API (default)
+  rebuild  build every read model afresh from stream sequence 1 and swap it in";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    ehelpdesk_shared::telemetry::init("ehelpdesk-projection");
+    let settings = Settings::from_env(&ehelpdesk_shared::config::from_env())?;
+    match command.as_str() {
+        "serve" => {
+            let app = Application::build(settings).await?;
+            app.run_until(shutdown_signal()).await?;
+        }
+        "rebuild" => {
+            let report = ehelpdesk_projection::rebuild::rebuild(&settings, |p| eprintln!("rebuild: {p}")).await?;
+            println!(
+                "rebuilt {} events in {:.1} s ({:.0} events/s); read models swapped in",
+                report.events,
+                report.elapsed.as_secs_f64(),
+                report.events_per_second()
+            );
+        }
+        "-h" | "--help" | "help" => println!("{USAGE}"),
+        other => {
+            eprintln!("unknown command `{other}`\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
 }

@@ -1,10 +1,10 @@
 //! Request extractors that answer with problem+json instead of axum's plain-text rejections.
 
+use crate::actor::{Actor, Role};
+use crate::validation::StaffId;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use crate::actor::{Actor, Role};
-use crate::validation::StaffId;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -124,5 +124,19 @@ impl<S: Send + Sync> FromRequestParts<S> for StaffPath {
         StaffId::parse("staff_id", &raw)
             .map(StaffPath)
             .map_err(|_| ApiError::Domain(crate::error::DomainError::StaffNotFound(raw)))
+    }
+}
+
+/// Query parameters that must parse as `T`; a bad one is a 400 problem naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.body_text() })
     }
 }

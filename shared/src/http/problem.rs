@@ -1,10 +1,10 @@
 //! One error type for every handler, answered as `application/problem+json` (RFC 9457)
 //! with a stable `code`. Client mistakes are 4xx; only our own faults are 5xx.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use crate::error::{DomainError, ErrorKind};
 use crate::validation::FieldError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,6 +34,10 @@ pub enum ApiError {
     TooContended,
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
+    #[error("the read-model database is unavailable: {0}")]
+    DatabaseUnavailable(String),
+    #[error("the projection has not yet applied stream sequence {wanted} (applied: {applied}); try again")]
+    ProjectionBehind { wanted: u64, applied: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -70,7 +74,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooContended => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable(_) | ApiError::ProjectionBehind { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +95,8 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::TooContended => "too_contended",
             ApiError::Unavailable(_) => "event_log_unavailable",
+            ApiError::DatabaseUnavailable(_) => "database_unavailable",
+            ApiError::ProjectionBehind { .. } => "projection_behind",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -109,6 +117,9 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 "Log peristiwa tidak dapat dicapai; cuba lagi / the event log is unreachable; try again".to_owned()
             }
+            ApiError::DatabaseUnavailable(_) => {
+                "Pangkalan data tidak dapat dicapai; cuba lagi / the database is unreachable; try again".to_owned()
+            }
             other => crate::telemetry::mask_ic_numbers(&other.to_string()),
         };
         Problem {
@@ -125,7 +136,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::ProjectionBehind { .. }) {
             tracing::error!(code = self.code(), error = %self, "request failed");
         } else {
             tracing::info!(code = self.code(), status = status.as_u16(), "request refused");
@@ -135,7 +146,8 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            let seconds = if matches!(self, ApiError::ProjectionBehind { .. }) { "1" } else { "5" };
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response
     }

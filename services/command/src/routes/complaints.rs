@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use ehelpdesk_shared::http::problem::{ApiError, Problem};
 use crate::executor::{Idempotency, LoadedDirectory, Outcome};
-use ehelpdesk_shared::http::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
 use crate::receipts::ComplaintReceipt;
 use crate::state::AppState;
+use ehelpdesk_shared::http::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
+use ehelpdesk_shared::http::problem::{ApiError, Problem};
 
 /// Namespace for complaint ids derived from an Idempotency-Key, so a retried "log a
 /// complaint" lands on the same complaint.

@@ -8,9 +8,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
 
-use ehelpdesk_shared::http::problem::ApiError;
 use crate::openapi;
 use crate::state::AppState;
+use ehelpdesk_shared::http::problem::ApiError;
 
 pub use complaints::*;
 pub use health::*;

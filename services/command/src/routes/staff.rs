@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::complaints::{ActorHeaders, IdempotencyHeader};
-use ehelpdesk_shared::http::problem::{ApiError, Problem};
 use crate::executor::{Idempotency, Outcome};
-use ehelpdesk_shared::http::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
 use crate::receipts::StaffReceipt;
 use crate::state::AppState;
+use ehelpdesk_shared::http::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
+use ehelpdesk_shared::http::problem::{ApiError, Problem};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

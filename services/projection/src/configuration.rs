@@ -1,0 +1,98 @@
+//! The projection service's settings (environment variables; see README's table).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
+
+use crate::calendar::{self, Holiday, WorkingWeek};
+
+/// Where notifications go: a stream of their own, one subject per channel.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// `NOTIFY_STREAM`, default `NOTIFY`.
+    pub stream: String,
+    /// `NOTIFY_SUBJECT_PREFIX`, default `notify`: subjects `notify.email`, `notify.whatsapp`.
+    pub subject_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `PROJECTION_ADDR`, default 127.0.0.1:8081.
+    pub listen: SocketAddr,
+    /// `DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/ehelpdesk.
+    pub database_url: String,
+    /// `READ_MODEL_SCHEMA`, default `readmodel`: the PostgreSQL schema holding the models.
+    pub schema: String,
+    pub event_log: EventLogConfig,
+    /// `CONSUMER_NAME`, default `projection`: the durable consumer's name.
+    pub consumer: String,
+    /// `BATCH_SIZE`, default 500: events per PostgreSQL transaction at most.
+    pub batch_size: usize,
+    pub notify: NotifyConfig,
+    /// `WEEKEND_DAYS`, default `fri,sat` (Kelantan).
+    pub working_week: WorkingWeek,
+    /// From `HOLIDAYS_FILE`, default the Kelantan file shipped in services/projection/data.
+    pub holidays: Vec<Holiday>,
+    /// `RESOLUTION_TARGET_DAYS`, default 5: working days within which a complaint should close.
+    pub resolution_target_days: i32,
+    /// `MIN_SEQ_WAIT_MS`, default 5000: how long `min_seq` may wait for the projection.
+    pub min_seq_wait: Duration,
+    /// `OUTBOX_RELAY`, default on: publish the outbox to the NOTIFY stream.
+    pub relay_outbox: bool,
+}
+
+impl Settings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let schema = env.string("READ_MODEL_SCHEMA", "readmodel");
+        if schema.is_empty()
+            || !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            || schema.as_bytes()[0].is_ascii_digit()
+        {
+            return Err(ConfigError { var: "READ_MODEL_SCHEMA", value: schema, reason: "use a-z, 0-9 and _".into() });
+        }
+        let week_raw = env.string("WEEKEND_DAYS", "fri,sat");
+        let working_week = WorkingWeek::parse(&week_raw).map_err(|reason| ConfigError {
+            var: "WEEKEND_DAYS",
+            value: week_raw.clone(),
+            reason,
+        })?;
+        let holidays = match (env.0)("HOLIDAYS_FILE").filter(|p| !p.is_empty()) {
+            None => calendar::parse_holidays(calendar::KELANTAN_HOLIDAYS).map_err(|e| ConfigError {
+                var: "HOLIDAYS_FILE",
+                value: "(built in)".into(),
+                reason: e.to_string(),
+            })?,
+            Some(path) => {
+                let text = std::fs::read_to_string(PathBuf::from(&path)).map_err(|e| ConfigError {
+                    var: "HOLIDAYS_FILE",
+                    value: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                calendar::parse_holidays(&text).map_err(|e| ConfigError {
+                    var: "HOLIDAYS_FILE",
+                    value: path,
+                    reason: e.to_string(),
+                })?
+            }
+        };
+        Ok(Self {
+            listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
+            database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
+            schema,
+            event_log: env.event_log()?,
+            consumer: env.string("CONSUMER_NAME", "projection"),
+            batch_size: env.parse("BATCH_SIZE", 500)?,
+            notify: NotifyConfig {
+                stream: env.string("NOTIFY_STREAM", "NOTIFY"),
+                subject_prefix: env.string("NOTIFY_SUBJECT_PREFIX", "notify"),
+            },
+            working_week,
+            holidays,
+            resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
+            min_seq_wait: Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?),
+            relay_outbox: env.parse("OUTBOX_RELAY", true)?,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The live projection: a durable pull consumer feeding `apply_batch`. The checkpoint in
+//! PostgreSQL, not the consumer's position on the server, says where to resume: every
+//! (re)start recreates the consumer at checkpoint + 1. A consumer that vanishes, misses
+//! heartbeats or falls out of step is recreated the same way; the process never exits over it.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
+use ehelpdesk_shared::config::EventLogConfig;
+use futures::StreamExt;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::apply::{ApplyError, Incoming, apply_batch};
+use crate::db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the consumer's message stream ended")]
+    Ended,
+}
+
+#[derive(Clone)]
+pub struct Projector {
+    pub pool: PgPool,
+    pub jetstream: async_nats::jetstream::Context,
+    pub event_log: EventLogConfig,
+    pub consumer: String,
+    pub batch_size: usize,
+    /// The last applied sequence, for `min_seq` waits in this process.
+    pub applied: watch::Sender<u64>,
+}
+
+impl Projector {
+    /// Runs until `shutdown` turns true, recovering from every NATS or database fault.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                outcome = self.consume() => {
+                    match outcome {
+                        Err(ConsumeError::Apply(ApplyError::Gap { expected, got })) => {
+                            tracing::info!(expected, got, "consumer out of step with the checkpoint; recreating it");
+                        }
+                        Err(e) => tracing::warn!(error = %e, ?backoff, "projection interrupted; resuming from the checkpoint"),
+                        Ok(()) => {}
+                    }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Creates the consumer at the checkpoint and applies batches until something breaks.
+    async fn consume(&self) -> Result<(), ConsumeError> {
+        let checkpoint = db::checkpoint(&self.pool).await?;
+        self.applied.send_replace(checkpoint);
+        let consumer = self.recreate_consumer(checkpoint + 1).await?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| ConsumeError::Nats(e.to_string()))?;
+        let mut chunks = messages.ready_chunks(self.batch_size);
+        tracing::info!(from = checkpoint + 1, consumer = %self.consumer, "projecting");
+        while let Some(chunk) = chunks.next().await {
+            let mut incoming = Vec::with_capacity(chunk.len());
+            let mut received = Vec::with_capacity(chunk.len());
+            for message in chunk {
+                let message = message.map_err(|e| ConsumeError::Nats(e.to_string()))?;
+                let info = message.info().map_err(|e| ConsumeError::Nats(e.to_string()))?;
+                incoming.push(Incoming {
+                    sequence: info.stream_sequence,
+                    subject: message.subject.to_string(),
+                    payload: message.payload.clone(),
+                });
+                received.push(message);
+            }
+            let applied = apply_batch(&self.pool, &self.event_log.subject_prefix, &incoming).await?;
+            self.applied.send_replace(applied);
+            // Acks only after the commit: a crash before them means a redelivery, which the
+            // checkpoint turns into a no-op.
+            for message in received {
+                if let Err(e) = message.ack().await {
+                    tracing::debug!(error = %e, "ack failed; the redelivery will be skipped");
+                }
+            }
+        }
+        Err(ConsumeError::Ended)
+    }
+
+    async fn recreate_consumer(
+        &self,
+        start_sequence: u64,
+    ) -> Result<async_nats::jetstream::consumer::PullConsumer, ConsumeError> {
+        let stream = self
+            .jetstream
+            .get_stream(&self.event_log.stream)
+            .await
+            .map_err(|e| ConsumeError::Nats(format!("stream {}: {e}", self.event_log.stream)))?;
+        // A missing consumer is fine: deleting is how a stale position is forgotten.
+        let _ = stream.delete_consumer(&self.consumer).await;
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(self.consumer.clone()),
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: (self.batch_size * 4) as i64,
+                filter_subject: self.event_log.all_subjects(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ConsumeError::Nats(format!("consumer {}: {e}", self.consumer)))
+    }
+}

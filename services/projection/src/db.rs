@@ -1,0 +1,63 @@
+//! The read-model database: a pool whose connections see the models' schema first, the
+//! embedded migrations, and the working-day calendar.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use sqlx::AssertSqlSafe;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::calendar::{self, Holiday, WorkingWeek};
+
+/// `migrations/` at the top of the repository, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Connections whose `search_path` is `schema`, so the models' SQL names no schema and the
+/// same statements serve the live models and a rebuild.
+pub async fn connect(url: &str, schema: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options =
+        PgConnectOptions::from_str(url)?.application_name("ehelpdesk-projection").options([("search_path", schema)]);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
+        .await
+}
+
+/// Creates the schema, applies the migrations in it, and (re)writes the calendar.
+pub async fn prepare(pool: &PgPool, schema: &str, week: &WorkingWeek, holidays: &[Holiday]) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))).execute(pool).await?;
+    MIGRATOR.run(pool).await?;
+    write_calendar(pool, week, holidays).await
+}
+
+/// Years the calendar covers: complaints older or newer than this age as if at its edge.
+const CALENDAR_FROM: (i32, u32, u32) = (2020, 1, 1);
+const CALENDAR_TO: (i32, u32, u32) = (2045, 12, 31);
+
+pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holiday]) -> Result<(), sqlx::Error> {
+    let date = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    let days = calendar::calendar(date(CALENDAR_FROM), date(CALENDAR_TO), week, holidays);
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM calendar").execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO calendar (day, is_working, holiday, working_index) \
+         SELECT * FROM UNNEST($1::date[], $2::boolean[], $3::text[], $4::integer[])",
+    )
+    .bind(days.iter().map(|d| d.day).collect::<Vec<_>>())
+    .bind(days.iter().map(|d| d.is_working).collect::<Vec<_>>())
+    .bind(days.iter().map(|d| d.holiday.clone()).collect::<Vec<_>>())
+    .bind(days.iter().map(|d| d.working_index).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+pub async fn checkpoint(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let (seq,): (i64,) =
+        sqlx::query_as("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main'").fetch_one(pool).await?;
+    Ok(seq as u64)
+}

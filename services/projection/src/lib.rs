@@ -1,0 +1,20 @@
+//! The eHelpdesk projection service: consumes the HELPDESK stream into PostgreSQL read
+//! models, relays notifications, and serves the query API.
+//!
+//! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
+//! batch) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
+//! [`routes`] serve the models; [`relay`] publishes the outbox; [`rebuild`] replays it all.
+
+pub mod apply;
+pub mod calendar;
+pub mod configuration;
+pub mod consumer;
+pub mod db;
+pub mod openapi;
+pub mod project;
+pub mod queries;
+pub mod rebuild;
+pub mod relay;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,402 @@
+//! What one event means for the read models besides the complaint's new state: its
+//! timeline row and the notifications it sends. Pure code, unit-tested without a database.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use ehelpdesk_shared::aggregate::{DomainEvent, Recorded};
+use ehelpdesk_shared::complaint::{ClosedBy, Complaint, ComplaintEvent, ResponseStatus};
+use ehelpdesk_shared::staff::StaffMember;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub complaint_id: Uuid,
+    pub sequence: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub event_type: &'static str,
+    pub actor_id: String,
+    pub actor_role: &'static str,
+    pub actor_name: String,
+    pub status: &'static str,
+    pub message: Option<String>,
+    pub details: Value,
+    pub visibility: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    WhatsApp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::WhatsApp => "whatsapp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Derived from (sequence, recipient, channel): a replay writes the same ids.
+    pub id: Uuid,
+    pub sequence: i64,
+    pub complaint_id: Uuid,
+    pub event_type: &'static str,
+    pub recipient_id: String,
+    pub recipient_role: &'static str,
+    pub channel: Channel,
+    pub address: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const OUTBOX_NAMESPACE: Uuid = Uuid::from_u128(0x0b7e_4a51_6c2d_4e8f_9a1b_3c5d_7e9f_1a2b);
+
+pub fn timeline_row(sequence: i64, recorded: &Recorded<ComplaintEvent>, after: &Complaint) -> TimelineRow {
+    use ComplaintEvent::*;
+    let (message, details, visibility): (Option<String>, Value, &'static str) = match &recorded.event {
+        ComplaintLogged(e) => (
+            None,
+            json!({"number": e.number, "category": e.category, "channel": e.channel, "title": e.title}),
+            "public",
+        ),
+        ComplaintAssigned(e) => (
+            None,
+            json!({"pic_id": e.pic_id, "pic_name": e.pic_name, "previous_pic_id": e.previous_pic_id,
+                   "covers_category": e.covers_category, "note": e.note}),
+            "public",
+        ),
+        ComplaintResponded(e) => (Some(e.message.as_str().to_owned()), json!({"response_status": e.status}), "public"),
+        ComplainantReplied(e) => (Some(e.message.as_str().to_owned()), json!({}), "public"),
+        // The PIC's hand-over to the second line is staff business; the complainant sees
+        // the status change on the complaint itself.
+        ReferredToImplementor(e) => (
+            Some(e.message.as_str().to_owned()),
+            json!({"implementor_id": e.implementor_id, "implementor_name": e.implementor_name}),
+            "internal",
+        ),
+        EscalatedToVendor(e) => (
+            Some(e.message.as_str().to_owned()),
+            json!({"vendor": e.vendor, "vendor_log_number": e.vendor_log_number}),
+            "public",
+        ),
+        VendorUpdateRecorded(e) => {
+            (Some(e.message.as_str().to_owned()), json!({"vendor_log_number": e.vendor_log_number}), "public")
+        }
+        InternalNoteAdded(e) => (Some(e.message.as_str().to_owned()), json!({}), "internal"),
+        ComplaintClosed(e) => (
+            e.reason.as_ref().map(|r| r.as_str().to_owned()),
+            json!({"closed_by": e.closed_by, "rating": e.rating, "comment": e.comment}),
+            "public",
+        ),
+        ComplaintReopened(e) => (Some(e.reason.as_str().to_owned()), json!({}), "public"),
+    };
+    TimelineRow {
+        complaint_id: after.id,
+        sequence,
+        occurred_at: recorded.occurred_at,
+        event_type: recorded.event.event_type(),
+        actor_id: recorded.actor.id.to_string(),
+        actor_role: recorded.actor.role.as_str(),
+        actor_name: recorded.actor.name.clone(),
+        status: after.status.as_str(),
+        message,
+        details,
+        visibility,
+    }
+}
+
+/// Someone to tell, and how to reach them.
+struct Recipient {
+    id: String,
+    role: &'static str,
+    email: String,
+    phone: String,
+}
+
+fn complainant(c: &Complaint) -> Recipient {
+    Recipient {
+        id: c.complainant.id.to_string(),
+        role: "complainant",
+        email: c.complainant.email.as_str().to_owned(),
+        phone: c.complainant.phone.as_str().to_owned(),
+    }
+}
+
+fn staff_member(staff: &HashMap<String, StaffMember>, id: Option<&str>, role: &'static str) -> Option<Recipient> {
+    let member = staff.get(id?)?;
+    member.active.then(|| Recipient {
+        id: member.id.to_string(),
+        role,
+        email: member.email.as_str().to_owned(),
+        phone: member.phone.as_str().to_owned(),
+    })
+}
+
+/// Subjects go into mail headers: one line, whatever the text held.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The notifications an event sends: Malay first, English beside it. Nobody is told about
+/// their own action, except that a new complaint is acknowledged with its number.
+pub fn notifications(
+    sequence: i64,
+    recorded: &Recorded<ComplaintEvent>,
+    after: &Complaint,
+    staff: &HashMap<String, StaffMember>,
+) -> Vec<Notification> {
+    use ComplaintEvent::*;
+    let n = &after.number;
+    let title = after.title.as_str();
+    let pic = || staff_member(staff, after.pic_id().map(|p| p.as_str()), "pic");
+    let (recipients, subject, body): (Vec<Option<Recipient>>, String, String) = match &recorded.event {
+        ComplaintLogged(_) => (
+            vec![Some(complainant(after))],
+            format!("Aduan {n} diterima / Complaint {n} received"),
+            format!(
+                "Aduan anda \"{title}\" telah diterima dengan nombor {n}. Kami akan menghubungi anda.\n\
+                 Your complaint \"{title}\" has been received as {n}. We will be in touch."
+            ),
+        ),
+        ComplaintAssigned(e) => (
+            vec![staff_member(staff, Some(e.pic_id.as_str()), "pic")],
+            format!("Aduan {n} ditugaskan kepada anda / Complaint {n} assigned to you"),
+            format!(
+                "Aduan {n} \"{title}\" ({}, {}) telah ditugaskan kepada anda. Sila semak Inbox Helpdesk.\n\
+                 Complaint {n} \"{title}\" has been assigned to you. Please check your helpdesk inbox.",
+                after.category.as_str(),
+                after.complainant.ptj.as_str()
+            ),
+        ),
+        ComplaintResponded(e) => {
+            let (ms, en) = match e.status {
+                ResponseStatus::AwaitingComplainant => ("Mohon maklum balas anda", "Your feedback is requested"),
+                ResponseStatus::PendingClosure => {
+                    ("Aduan anda telah diselesaikan; mohon tutup aduan", "Your complaint is solved; please close it")
+                }
+                ResponseStatus::InProgress => ("Maklum balas baharu", "New reply"),
+            };
+            (
+                vec![Some(complainant(after))],
+                format!("{ms}: aduan {n} / {en}: complaint {n}"),
+                format!("{ms} (aduan {n}):\n{}\n\n{en} (complaint {n}).", e.message.as_str()),
+            )
+        }
+        ComplainantReplied(e) => (
+            vec![pic()],
+            format!("Pengadu membalas aduan {n} / The complainant replied on {n}"),
+            format!("Balasan pengadu bagi aduan {n}:\n{}\n\nThe complainant replied on {n}.", e.message.as_str()),
+        ),
+        ReferredToImplementor(e) => (
+            vec![staff_member(staff, Some(e.implementor_id.as_str()), "implementor")],
+            format!("Aduan {n} dirujuk kepada anda / Complaint {n} referred to you"),
+            format!(
+                "Aduan {n} \"{title}\" dirujuk kepada anda:\n{}\n\nComplaint {n} was referred to you.",
+                e.message.as_str()
+            ),
+        ),
+        EscalatedToVendor(e) => {
+            let log = e.vendor_log_number.as_ref().map(|l| format!(" ({})", l.as_str())).unwrap_or_default();
+            (
+                vec![Some(complainant(after))],
+                format!("Aduan {n} dalam tindakan vendor / Complaint {n} is with the vendor"),
+                format!(
+                    "Aduan {n} telah dirujuk kepada helpdesk vendor {}{log}.\nComplaint {n} is now with the {} helpdesk{log}.",
+                    e.vendor.as_str(),
+                    e.vendor.as_str()
+                ),
+            )
+        }
+        ComplaintClosed(e) => {
+            let mut to = vec![pic()];
+            if e.closed_by == ClosedBy::Admin {
+                to.push(Some(complainant(after)));
+            }
+            (
+                to,
+                format!("Aduan {n} telah ditutup / Complaint {n} closed"),
+                format!("Aduan {n} \"{title}\" telah ditutup (SELESAI).\nComplaint {n} \"{title}\" has been closed."),
+            )
+        }
+        ComplaintReopened(e) => (
+            vec![pic()],
+            format!("Aduan {n} dibuka semula / Complaint {n} reopened"),
+            format!(
+                "Pengadu membuka semula aduan {n}:\n{}\n\nThe complainant reopened complaint {n}.",
+                e.reason.as_str()
+            ),
+        ),
+        VendorUpdateRecorded(_) | InternalNoteAdded(_) => (vec![], String::new(), String::new()),
+    };
+    let actor = recorded.actor.id.as_str();
+    // The acknowledgement of a new complaint is the one message people get about their own act.
+    let tell_actor = matches!(recorded.event, ComplaintLogged(_));
+    let mut out = vec![];
+    for recipient in recipients.into_iter().flatten().filter(|r| tell_actor || r.id != actor) {
+        for (channel, address) in [(Channel::Email, &recipient.email), (Channel::WhatsApp, &recipient.phone)] {
+            let key = format!("{sequence}:{}:{}", recipient.id, channel.as_str());
+            out.push(Notification {
+                id: Uuid::new_v5(&OUTBOX_NAMESPACE, key.as_bytes()),
+                sequence,
+                complaint_id: after.id,
+                event_type: recorded.event.event_type(),
+                recipient_id: recipient.id.clone(),
+                recipient_role: recipient.role,
+                channel,
+                address: address.clone(),
+                subject: one_line(&subject),
+                body: body.clone(),
+                created_at: recorded.occurred_at,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::TimeZone;
+    use ehelpdesk_shared::actor::{Actor, Role};
+    use ehelpdesk_shared::aggregate::Aggregate;
+    use ehelpdesk_shared::category::CategoryCode;
+    use ehelpdesk_shared::complaint::*;
+    use ehelpdesk_shared::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
+
+    use super::*;
+
+    fn text(s: &str) -> Text {
+        Text::parse("t", s, 1, 5000).unwrap()
+    }
+
+    fn actor(id: &str, role: Role) -> Actor {
+        Actor::new(StaffId::parse("id", id).unwrap(), role, id)
+    }
+
+    fn pic_member(active: bool) -> StaffMember {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        StaffMember {
+            id: StaffId::parse("id", "pic-aminah").unwrap(),
+            ic_number: IcNumber::parse("ic", "850315035124").unwrap(),
+            name: text("Aminah"),
+            email: Email::parse("e", "aminah@example.gov.my").unwrap(),
+            phone: PhoneNumber::parse("p", "013-900 2002").unwrap(),
+            ptj: text("Perbendaharaan"),
+            roles: BTreeSet::from([Role::Pic]),
+            categories: BTreeSet::new(),
+            active,
+            registered_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn recorded(event: ComplaintEvent, by: Actor) -> Recorded<ComplaintEvent> {
+        Recorded { event, occurred_at: Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap(), actor: by }
+    }
+
+    fn logged() -> (Complaint, Recorded<ComplaintEvent>) {
+        let r = recorded(
+            ComplaintEvent::ComplaintLogged(ComplaintLogged {
+                number: "ADU-2026-000001".into(),
+                complainant: ComplainantDetails {
+                    id: StaffId::parse("id", "pengadu-ali").unwrap(),
+                    ic_number: IcNumber::parse("ic", "900101035678").unwrap(),
+                    name: text("Ali"),
+                    email: Email::parse("e", "ali@example.gov.my").unwrap(),
+                    phone: PhoneNumber::parse("p", "012-345 6789").unwrap(),
+                    ptj: text("JKR"),
+                },
+                category: CategoryCode::parse("c", "AC").unwrap(),
+                title: text("Tajuk\r\nBcc: someone@example.com"),
+                description: text("Keterangan aduan yang cukup panjang."),
+                channel: ehelpdesk_shared::complaint::Channel::Web,
+            }),
+            actor("pengadu-ali", Role::Complainant),
+        );
+        let id = Uuid::now_v7();
+        (Complaint::apply(None, &id, &r).unwrap(), r)
+    }
+
+    fn staff(active: bool) -> HashMap<String, StaffMember> {
+        HashMap::from([("pic-aminah".to_owned(), pic_member(active))])
+    }
+
+    #[test]
+    fn a_new_complaint_is_acknowledged_by_email_and_whatsapp() {
+        let (c, r) = logged();
+        let sent = notifications(7, &r, &c, &staff(true));
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].address, "ali@example.gov.my");
+        assert_eq!(sent[1].address, "+60123456789");
+        assert!(sent[0].subject.starts_with("Aduan ADU-2026-000001 diterima / Complaint"));
+        assert_eq!(sent, notifications(7, &r, &c, &staff(true)), "ids are stable across replays");
+        assert_ne!(sent[0].id, sent[1].id);
+    }
+
+    #[test]
+    fn assignment_goes_to_an_active_pic_and_nobody_hears_of_their_own_act() {
+        let (c, _) = logged();
+        let assigned = recorded(
+            ComplaintEvent::ComplaintAssigned(ComplaintAssigned {
+                pic_id: StaffId::parse("id", "pic-aminah").unwrap(),
+                pic_name: "Aminah".into(),
+                previous_pic_id: None,
+                covers_category: true,
+                note: None,
+            }),
+            actor("admin-siti", Role::Admin),
+        );
+        let c = Complaint::apply(Some(c), &Uuid::now_v7(), &assigned).unwrap();
+        let sent = notifications(8, &assigned, &c, &staff(true));
+        assert_eq!(sent.iter().map(|n| n.recipient_id.as_str()).collect::<Vec<_>>(), ["pic-aminah", "pic-aminah"]);
+        assert!(notifications(8, &assigned, &c, &staff(false)).is_empty(), "deactivated staff get nothing");
+        let note = recorded(
+            ComplaintEvent::InternalNoteAdded(InternalNoteAdded { message: text("x") }),
+            actor("pic-aminah", Role::Pic),
+        );
+        assert!(notifications(9, &note, &c, &staff(true)).is_empty());
+        let reply = recorded(
+            ComplaintEvent::ComplainantReplied(ComplainantReplied { message: text("ok") }),
+            actor("pic-aminah", Role::Pic),
+        );
+        assert!(notifications(10, &reply, &c, &staff(true)).is_empty(), "the PIC is the actor here");
+    }
+
+    #[test]
+    fn subjects_are_one_line_whatever_the_title_holds() {
+        let (c, r) = logged();
+        let escalated = recorded(
+            ComplaintEvent::EscalatedToVendor(EscalatedToVendor {
+                vendor: Vendor::Ttsb,
+                vendor_log_number: Some(text("TTSB-1")),
+                message: text("m"),
+            }),
+            actor("pic-aminah", Role::Pic),
+        );
+        for n in
+            notifications(7, &r, &c, &staff(true)).into_iter().chain(notifications(9, &escalated, &c, &staff(true)))
+        {
+            assert!(!n.subject.contains('\n') && !n.subject.contains('\r'), "{:?}", n.subject);
+        }
+    }
+
+    #[test]
+    fn internal_steps_are_marked_internal() {
+        let (c, r) = logged();
+        assert_eq!(timeline_row(1, &r, &c).visibility, "public");
+        let note = recorded(
+            ComplaintEvent::InternalNoteAdded(InternalNoteAdded { message: text("x") }),
+            actor("pic-aminah", Role::Pic),
+        );
+        let row = timeline_row(2, &note, &c);
+        assert_eq!((row.visibility, row.event_type, row.status), ("internal", "InternalNoteAdded", "new"));
+    }
+}

@@ -1,0 +1,398 @@
+//! Read-model queries. Every function takes what the caller may see as arguments (the
+//! routes decide who sees what), so no query can leak rows on its own.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ehelpdesk_shared::category;
+use ehelpdesk_shared::complaint::Status;
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The columns every list shows, with aging against `$1` (today, Malaysian date).
+const LIST_COLUMNS: &str = "c.complaint_id, c.number, c.title, c.category, c.complainant_id, c.complainant_ic, \
+    c.complainant_name, c.ptj, c.status, c.pic_id, c.pic_name, c.logged_at, c.closed_at, c.last_activity_at, \
+    ($1::date - (c.logged_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date) AS age_calendar_days, \
+    COALESCE(ct.working_index - cl.working_index, 0) AS age_working_days, \
+    COALESCE(cc.working_index - cl.working_index, 0) AS solved_working_days";
+
+const LIST_JOINS: &str = "LEFT JOIN calendar cl ON cl.day = (c.logged_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
+    LEFT JOIN calendar ct ON ct.day = $1::date \
+    LEFT JOIN calendar cc ON cc.day = (c.closed_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date";
+
+/// Today in Malaysia: aging counts in the state's days, not UTC's.
+pub fn today_in_malaysia() -> NaiveDate {
+    let offset =
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("utc"));
+    Utc::now().with_timezone(&offset).date_naive()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplainantSummary {
+    pub id: String,
+    /// Masked in lists (`******-**-5678`).
+    pub ic_number: String,
+    pub name: String,
+    pub ptj: String,
+}
+
+/// One row of an inbox, triage queue or search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplaintRow {
+    pub complaint_id: Uuid,
+    pub number: String,
+    pub title: String,
+    pub category: String,
+    pub category_name_ms: String,
+    pub complainant: ComplainantSummary,
+    pub status: Status,
+    pub status_label_ms: &'static str,
+    pub status_label_en: &'static str,
+    pub pic_id: Option<String>,
+    pub pic_name: Option<String>,
+    pub logged_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub age_calendar_days: i32,
+    pub age_working_days: i32,
+    /// "Selesai dalam masa: N hari" (working days), for closed complaints.
+    pub solved_within_working_days: Option<i32>,
+}
+
+pub fn parse_status(raw: &str) -> Option<Status> {
+    Status::ALL.into_iter().find(|s| s.as_str() == raw)
+}
+
+fn mask(ic: &str) -> String {
+    let tail = ic.get(ic.len().saturating_sub(4)..).unwrap_or("");
+    format!("******-**-{tail}")
+}
+
+fn complaint_row(row: &PgRow) -> ComplaintRow {
+    let status = parse_status(row.get::<&str, _>("status")).unwrap_or(Status::New);
+    let category: String = row.get("category");
+    let closed_at: Option<DateTime<Utc>> = row.get("closed_at");
+    ComplaintRow {
+        complaint_id: row.get("complaint_id"),
+        number: row.get("number"),
+        title: row.get("title"),
+        category_name_ms: category::find(&category).map(|c| c.name_ms.clone()).unwrap_or_default(),
+        category,
+        complainant: ComplainantSummary {
+            id: row.get("complainant_id"),
+            ic_number: mask(row.get("complainant_ic")),
+            name: row.get("complainant_name"),
+            ptj: row.get("ptj"),
+        },
+        status_label_ms: status.label_ms(),
+        status_label_en: status.label_en(),
+        status,
+        pic_id: row.get("pic_id"),
+        pic_name: row.get("pic_name"),
+        logged_at: row.get("logged_at"),
+        last_activity_at: row.get("last_activity_at"),
+        closed_at,
+        age_calendar_days: row.get("age_calendar_days"),
+        age_working_days: row.get("age_working_days"),
+        solved_within_working_days: closed_at.map(|_| row.get("solved_working_days")),
+    }
+}
+
+/// A PIC's open complaints, oldest first, and the badge count.
+pub async fn inbox_for_pic(
+    pool: &PgPool,
+    pic_id: &str,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<(i64, Vec<ComplaintRow>), sqlx::Error> {
+    let badge = badge_for_pic(pool, pic_id).await?;
+    let sql = format!(
+        "SELECT {LIST_COLUMNS} FROM complaints c {LIST_JOINS} \
+         WHERE c.pic_id = $2 AND c.status <> 'closed' ORDER BY c.logged_at, c.complaint_id LIMIT $3"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(today).bind(pic_id).bind(limit).fetch_all(pool).await?;
+    Ok((badge, rows.iter().map(complaint_row).collect()))
+}
+
+pub async fn badge_for_pic(pool: &PgPool, pic_id: &str) -> Result<i64, sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM complaints WHERE pic_id = $1 AND status <> 'closed'")
+        .bind(pic_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(count)
+}
+
+/// New complaints nobody has been assigned yet, oldest first.
+pub async fn triage_queue(pool: &PgPool, today: NaiveDate, limit: i64) -> Result<Vec<ComplaintRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LIST_COLUMNS} FROM complaints c {LIST_JOINS} \
+         WHERE c.status = 'new' ORDER BY c.logged_at, c.complaint_id LIMIT $2"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(today).bind(limit).fetch_all(pool).await?;
+    Ok(rows.iter().map(complaint_row).collect())
+}
+
+/// Search filters. `*_scope` fields are set by the route from the caller's role.
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    pub status: Option<Status>,
+    pub category: Option<String>,
+    pub ptj: Option<String>,
+    pub pic_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub text: Option<String>,
+    pub complainant_scope: Option<String>,
+    pub pic_scope: Option<String>,
+    pub implementor_scope: Option<String>,
+    /// Keyset: rows strictly after this (logged_at, id) in newest-first order.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn search(pool: &PgPool, s: &Search, today: NaiveDate) -> Result<Vec<ComplaintRow>, sqlx::Error> {
+    // Every filter is a bound parameter that is NULL when unused.
+    let sql = format!(
+        "SELECT {LIST_COLUMNS} FROM complaints c {LIST_JOINS} WHERE \
+           ($2::text IS NULL OR c.status = $2) AND ($3::text IS NULL OR c.category = $3) \
+           AND ($4::text IS NULL OR c.ptj = $4) AND ($5::text IS NULL OR c.pic_id = $5) \
+           AND ($6::timestamptz IS NULL OR c.logged_at >= $6) AND ($7::timestamptz IS NULL OR c.logged_at < $7) \
+           AND ($8::text IS NULL OR c.search @@ plainto_tsquery('simple', $8)) \
+           AND ($9::text IS NULL OR c.complainant_id = $9) AND ($10::text IS NULL OR c.pic_id = $10) \
+           AND ($11::text IS NULL OR c.implementor_id = $11) \
+           AND ($12::timestamptz IS NULL OR (c.logged_at, c.complaint_id) < ($12, $13)) \
+         ORDER BY c.logged_at DESC, c.complaint_id DESC LIMIT $14"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(today)
+        .bind(s.status.map(|st| st.as_str()))
+        .bind(&s.category)
+        .bind(&s.ptj)
+        .bind(&s.pic_id)
+        .bind(s.from)
+        .bind(s.to)
+        .bind(&s.text)
+        .bind(&s.complainant_scope)
+        .bind(&s.pic_scope)
+        .bind(&s.implementor_scope)
+        .bind(s.after.map(|a| a.0))
+        .bind(s.after.map(|a| a.1).unwrap_or_default())
+        .bind(s.limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(complaint_row).collect())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    pub sequence: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub event_type: String,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub actor_name: String,
+    pub status: String,
+    pub status_label_ms: &'static str,
+    pub message: Option<String>,
+    pub details: serde_json::Value,
+    pub visibility: String,
+}
+
+/// A complaint's row and state as stored, or None.
+pub struct StoredComplaint {
+    pub row: ComplaintRow,
+    pub state: serde_json::Value,
+    pub implementor_id: Option<String>,
+    pub last_sequence: i64,
+}
+
+pub async fn complaint(pool: &PgPool, id: Uuid, today: NaiveDate) -> Result<Option<StoredComplaint>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LIST_COLUMNS}, c.state, c.implementor_id, c.last_sequence FROM complaints c {LIST_JOINS} \
+         WHERE c.complaint_id = $2"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql)).bind(today).bind(id).fetch_optional(pool).await?;
+    Ok(row.map(|r| StoredComplaint {
+        row: complaint_row(&r),
+        state: r.get("state"),
+        implementor_id: r.get("implementor_id"),
+        last_sequence: r.get("last_sequence"),
+    }))
+}
+
+pub async fn timeline(pool: &PgPool, id: Uuid, include_internal: bool) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT sequence, occurred_at, event_type, actor_id, actor_role, actor_name, status, message, details, \
+           visibility FROM timeline WHERE complaint_id = $1 AND ($2 OR visibility = 'public') ORDER BY sequence",
+    )
+    .bind(id)
+    .bind(include_internal)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let status: String = r.get("status");
+            let mut details: serde_json::Value = r.get("details");
+            if !include_internal && let Some(map) = details.as_object_mut() {
+                // The admin's note to the PIC travels with the assignment; it is staff-only.
+                map.remove("note");
+            }
+            TimelineEntry {
+                sequence: r.get("sequence"),
+                occurred_at: r.get("occurred_at"),
+                event_type: r.get("event_type"),
+                actor_id: r.get("actor_id"),
+                actor_role: r.get("actor_role"),
+                actor_name: r.get("actor_name"),
+                status_label_ms: parse_status(&status).map_or("", |s| s.label_ms()),
+                status,
+                message: r.get("message"),
+                details,
+                visibility: r.get("visibility"),
+            }
+        })
+        .collect())
+}
+
+/// What a report groups by. Only these column names ever reach the SQL text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Pic,
+    Category,
+    Ptj,
+}
+
+impl GroupBy {
+    fn column(self) -> &'static str {
+        match self {
+            GroupBy::Pic => "c.pic_id",
+            GroupBy::Category => "c.category",
+            GroupBy::Ptj => "c.ptj",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgingRow {
+    /// PIC id, category code or PTJ; null for complaints nobody holds yet.
+    pub key: Option<String>,
+    pub days_0_3: i64,
+    pub days_4_7: i64,
+    pub days_8_14: i64,
+    pub days_15_30: i64,
+    pub days_over_30: i64,
+    pub open: i64,
+}
+
+/// Open complaints by age in working days, in the buckets of the treasury's reports.
+pub async fn aging_report(pool: &PgPool, by: GroupBy, today: NaiveDate) -> Result<Vec<AgingRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT key, count(*) FILTER (WHERE age <= 3) AS b1, count(*) FILTER (WHERE age BETWEEN 4 AND 7) AS b2, \
+           count(*) FILTER (WHERE age BETWEEN 8 AND 14) AS b3, count(*) FILTER (WHERE age BETWEEN 15 AND 30) AS b4, \
+           count(*) FILTER (WHERE age > 30) AS b5, count(*) AS open FROM ( \
+           SELECT {col} AS key, COALESCE(ct.working_index - cl.working_index, 0) AS age FROM complaints c \
+           LEFT JOIN calendar cl ON cl.day = (c.logged_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
+           LEFT JOIN calendar ct ON ct.day = $1::date WHERE c.status <> 'closed') aged \
+         GROUP BY key ORDER BY key NULLS FIRST",
+        col = by.column()
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(today).fetch_all(pool).await?;
+    Ok(rows
+        .iter()
+        .map(|r| AgingRow {
+            key: r.get("key"),
+            days_0_3: r.get("b1"),
+            days_4_7: r.get("b2"),
+            days_8_14: r.get("b3"),
+            days_15_30: r.get("b4"),
+            days_over_30: r.get("b5"),
+            open: r.get("open"),
+        })
+        .collect())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResolutionRow {
+    pub key: Option<String>,
+    pub closed: i64,
+    pub median_working_days: f64,
+    pub p90_working_days: f64,
+    /// Share (0-1) closed within the target number of working days.
+    pub within_target: f64,
+    pub target_working_days: i32,
+}
+
+pub async fn resolution_report(pool: &PgPool, by: GroupBy, target: i32) -> Result<Vec<ResolutionRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT key, count(*) AS closed, \
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median, \
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY days) AS p90, \
+           avg((days <= $1)::int)::float8 AS within FROM ( \
+           SELECT {col} AS key, COALESCE(cc.working_index - cl.working_index, 0) AS days FROM complaints c \
+           LEFT JOIN calendar cl ON cl.day = (c.logged_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
+           LEFT JOIN calendar cc ON cc.day = (c.closed_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
+           WHERE c.status = 'closed') solved GROUP BY key ORDER BY key NULLS FIRST",
+        col = by.column()
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(target).fetch_all(pool).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ResolutionRow {
+            key: r.get("key"),
+            closed: r.get("closed"),
+            median_working_days: r.get("median"),
+            p90_working_days: r.get("p90"),
+            within_target: r.get("within"),
+            target_working_days: target,
+        })
+        .collect())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub sequence: i64,
+    pub complaint_id: Uuid,
+    pub event_type: String,
+    pub recipient_id: String,
+    pub recipient_role: String,
+    pub channel: String,
+    pub address: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+pub async fn outbox(pool: &PgPool, pending_only: bool, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, sequence, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, \
+           body, created_at, published_at FROM notification_outbox WHERE (NOT $1 OR published_at IS NULL) \
+         ORDER BY sequence DESC, id LIMIT $2",
+    )
+    .bind(pending_only)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| OutboxRow {
+            id: r.get("id"),
+            sequence: r.get("sequence"),
+            complaint_id: r.get("complaint_id"),
+            event_type: r.get("event_type"),
+            recipient_id: r.get("recipient_id"),
+            recipient_role: r.get("recipient_role"),
+            channel: r.get("channel"),
+            address: r.get("address"),
+            subject: r.get("subject"),
+            body: r.get("body"),
+            created_at: r.get("created_at"),
+            published_at: r.get("published_at"),
+        })
+        .collect())
+}

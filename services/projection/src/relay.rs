@@ -1,0 +1,141 @@
+//! The outbox relay: publishes unsent notification rows to the NOTIFY stream, one subject
+//! per channel, with `Nats-Msg-Id` = the row's id so that a row published twice (a crash
+//! between the publish and the stamp) still reaches workers once.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::stream::{self, StorageType};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::configuration::NotifyConfig;
+
+/// What a notification worker receives.
+#[derive(Debug, Serialize)]
+pub struct NotificationMessage {
+    pub id: Uuid,
+    pub complaint_id: Uuid,
+    pub event_type: String,
+    pub recipient_id: String,
+    pub recipient_role: String,
+    pub channel: String,
+    pub address: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Relay {
+    pub pool: PgPool,
+    pub jetstream: async_nats::jetstream::Context,
+    pub notify: NotifyConfig,
+}
+
+const BATCH: i64 = 200;
+
+impl Relay {
+    pub async fn ensure_stream(&self) -> Result<(), String> {
+        self.jetstream
+            .create_or_update_stream(stream::Config {
+                name: self.notify.stream.clone(),
+                subjects: vec![format!("{}.>", self.notify.subject_prefix)],
+                storage: StorageType::File,
+                // Longer than any outage of the relay between publish and stamp.
+                duplicate_window: Duration::from_secs(600),
+                max_age: Duration::from_secs(30 * 24 * 3600),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Publishes pending rows whenever `wake` changes (a batch was applied) or every second.
+    pub async fn run(self, mut wake: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+        let mut stream_ready = false;
+        loop {
+            if !stream_ready {
+                match self.ensure_stream().await {
+                    Ok(()) => stream_ready = true,
+                    Err(e) => tracing::warn!(error = %e, "NOTIFY stream not ready"),
+                }
+            }
+            if stream_ready {
+                loop {
+                    match self.publish_pending().await {
+                        Ok(n) if n as i64 == BATCH => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox relay failed; retrying");
+                            break;
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// One round: lock a batch of unsent rows, publish them, await every ack, stamp them.
+    pub async fn publish_pending(&self) -> Result<usize, String> {
+        let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
+        let rows = sqlx::query(
+            "SELECT id, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, body, \
+               created_at FROM notification_outbox WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 \
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut acks = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let message = NotificationMessage {
+                id: row.get("id"),
+                complaint_id: row.get("complaint_id"),
+                event_type: row.get("event_type"),
+                recipient_id: row.get("recipient_id"),
+                recipient_role: row.get("recipient_role"),
+                channel: row.get("channel"),
+                address: row.get("address"),
+                subject: row.get("subject"),
+                body: row.get("body"),
+                created_at: row.get("created_at"),
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", message.id.to_string().as_str());
+            let subject = format!("{}.{}", self.notify.subject_prefix, message.channel);
+            let payload = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
+            let ack = self
+                .jetstream
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            acks.push(ack);
+            ids.push(message.id);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| e.to_string())?;
+        }
+        sqlx::query("UPDATE notification_outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(ids.len())
+    }
+}

@@ -1,0 +1,410 @@
+//! The query API (`/v1`): inboxes, triage, complaint detail with timeline, search, reports
+//! and the outbox. Who sees what is decided here, from the actor.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use ehelpdesk_shared::actor::{Actor, Role};
+use ehelpdesk_shared::error::DomainError;
+use ehelpdesk_shared::http::ApiError;
+use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::queries::{self, AgingRow, ComplaintRow, GroupBy, OutboxRow, ResolutionRow, Search, TimelineEntry};
+use crate::state::{AppState, database_error};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(crate::openapi::serve))
+        .route("/v1/inbox", get(inbox))
+        .route("/v1/inbox/badge", get(badge))
+        .route("/v1/triage", get(triage))
+        .route("/v1/complaints", get(search_complaints))
+        .route("/v1/complaints/{id}", get(complaint_detail))
+        .route("/v1/reports/aging", get(aging_report))
+        .route("/v1/reports/resolution", get(resolution_report))
+        .route("/v1/outbox", get(outbox))
+        .fallback(|| async { ApiError::NotFound("not_found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+fn forbidden(actor: &Actor, action: &'static str) -> ApiError {
+    ApiError::Domain(DomainError::RoleNotAllowed { role: actor.role.as_str(), action })
+}
+
+fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(50),
+        Some(n @ 1..=200) => Ok(n),
+        Some(_) => Err(ApiError::BadRequest { code: "invalid_limit", detail: "limit must be 1 to 200".into() }),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxParams {
+    /// Whose inbox: a PIC's own by default; admins and auditors name one.
+    pub pic_id: Option<String>,
+    pub limit: Option<i64>,
+    /// Wait until this stream sequence is applied (read your own write).
+    pub min_seq: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Inbox {
+    pub pic_id: String,
+    /// The "Inbox Helpdesk" badge: open complaints assigned to this PIC.
+    pub badge: i64,
+    /// Open complaints, oldest first.
+    pub items: Vec<ComplaintRow>,
+}
+
+fn inbox_owner(actor: &Actor, requested: Option<String>) -> Result<String, ApiError> {
+    match actor.role {
+        Role::Pic => match requested {
+            Some(other) if other != actor.id.as_str() => Err(forbidden(actor, "read another PIC's inbox")),
+            _ => Ok(actor.id.to_string()),
+        },
+        Role::Admin | Role::Auditor => requested.ok_or_else(|| ApiError::BadRequest {
+            code: "pic_id_required",
+            detail: "name the PIC whose inbox to read (pic_id)".into(),
+        }),
+        _ => Err(forbidden(actor, "read PIC inboxes")),
+    }
+}
+
+/// A PIC's inbox: open complaints assigned to them, oldest first, with aging and the badge.
+#[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams),
+    responses((status = 200, body = Inbox), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn inbox(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(params): ApiQuery<InboxParams>,
+) -> Result<Json<Inbox>, ApiError> {
+    let pic_id = inbox_owner(&actor, params.pic_id)?;
+    let limit = limit(params.limit)?;
+    state.wait_for(params.min_seq).await?;
+    let (badge, items) = queries::inbox_for_pic(&state.pool, &pic_id, queries::today_in_malaysia(), limit)
+        .await
+        .map_err(database_error)?;
+    Ok(Json(Inbox { pic_id, badge, items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Badge {
+    pub pic_id: String,
+    pub count: i64,
+}
+
+/// Just the badge count.
+#[utoipa::path(get, path = "/v1/inbox/badge", tag = "inbox", params(InboxParams),
+    responses((status = 200, body = Badge), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn badge(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(params): ApiQuery<InboxParams>,
+) -> Result<Json<Badge>, ApiError> {
+    let pic_id = inbox_owner(&actor, params.pic_id)?;
+    state.wait_for(params.min_seq).await?;
+    let count = queries::badge_for_pic(&state.pool, &pic_id).await.map_err(database_error)?;
+    Ok(Json(Badge { pic_id, count }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub limit: Option<i64>,
+    pub min_seq: Option<u64>,
+}
+
+/// The admin's triage queue: new complaints nobody holds yet, oldest first.
+#[utoipa::path(get, path = "/v1/triage", tag = "inbox", params(ListParams),
+    responses((status = 200, body = [ComplaintRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn triage(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Vec<ComplaintRow>>, ApiError> {
+    if !matches!(actor.role, Role::Admin | Role::Auditor) {
+        return Err(forbidden(&actor, "read the triage queue"));
+    }
+    let limit = limit(params.limit)?;
+    state.wait_for(params.min_seq).await?;
+    let rows = queries::triage_queue(&state.pool, queries::today_in_malaysia(), limit).await.map_err(database_error)?;
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub ptj: Option<String>,
+    pub pic_id: Option<String>,
+    /// Logged at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Logged before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Words to find in the title or description.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchPage {
+    pub items: Vec<ComplaintRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+    let (micros, id) = raw.split_once('_')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((at, uuid::Uuid::parse_str(id).ok()?))
+}
+
+/// Search and filter complaints, newest first, with keyset pagination. Each role sees only
+/// the complaints it may: its own (complainant), assigned (PIC), referred (implementor).
+#[utoipa::path(get, path = "/v1/complaints", tag = "complaints", params(SearchParams),
+    responses((status = 200, body = SearchPage), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn search_complaints(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(p): ApiQuery<SearchParams>,
+) -> Result<Json<SearchPage>, ApiError> {
+    let status = match p.status.as_deref() {
+        None => None,
+        Some(raw) => Some(queries::parse_status(raw).ok_or_else(|| ApiError::BadRequest {
+            code: "invalid_status",
+            detail: format!("unknown status `{raw}`"),
+        })?),
+    };
+    let after = match p.cursor.as_deref() {
+        None => None,
+        Some(raw) => Some(parse_cursor(raw).ok_or_else(|| ApiError::BadRequest {
+            code: "invalid_cursor",
+            detail: "use next_cursor as given".into(),
+        })?),
+    };
+    let text = p.q.filter(|q| !q.trim().is_empty());
+    if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::BadRequest { code: "invalid_query", detail: "q is at most 200 characters".into() });
+    }
+    let mut search = Search {
+        status,
+        category: p.category.map(|c| c.to_uppercase()),
+        ptj: p.ptj,
+        pic_id: p.pic_id,
+        from: p.from,
+        to: p.to,
+        text,
+        after,
+        limit: limit(p.limit)?,
+        ..Default::default()
+    };
+    match actor.role {
+        Role::Admin | Role::Auditor => {}
+        Role::Complainant => search.complainant_scope = Some(actor.id.to_string()),
+        Role::Pic => search.pic_scope = Some(actor.id.to_string()),
+        Role::Implementor => search.implementor_scope = Some(actor.id.to_string()),
+    }
+    state.wait_for(p.min_seq).await?;
+    let items = queries::search(&state.pool, &search, queries::today_in_malaysia()).await.map_err(database_error)?;
+    let next_cursor = (items.len() as i64 == search.limit)
+        .then(|| items.last().map(|r| format!("{}_{}", r.logged_at.timestamp_micros(), r.complaint_id)))
+        .flatten();
+    Ok(Json(SearchPage { items, next_cursor }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplaintDetail {
+    #[serde(flatten)]
+    pub summary: ComplaintRow,
+    /// Everything the complaint holds: contacts, description, vendor, satisfaction (the
+    /// aggregate's state as the domain folds it).
+    #[schema(value_type = Object)]
+    pub complaint: serde_json::Value,
+    /// Stream sequence of the complaint's last event applied.
+    pub stream_sequence: i64,
+    /// The feedback history; internal notes only for staff.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DetailParams {
+    pub min_seq: Option<u64>,
+}
+
+/// A complaint with its full feedback history. Someone else's complaint is "not found".
+#[utoipa::path(get, path = "/v1/complaints/{id}", tag = "complaints", params(("id" = uuid::Uuid, Path), DetailParams),
+    responses((status = 200, body = ComplaintDetail), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn complaint_detail(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    ApiQuery(params): ApiQuery<DetailParams>,
+) -> Result<Json<ComplaintDetail>, ApiError> {
+    state.wait_for(params.min_seq).await?;
+    let not_found = || ApiError::Domain(DomainError::ComplaintNotFound);
+    let stored = queries::complaint(&state.pool, id, queries::today_in_malaysia())
+        .await
+        .map_err(database_error)?
+        .ok_or_else(not_found)?;
+    let me = actor.id.as_str();
+    let may_see = match actor.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Complainant => stored.row.complainant.id == me,
+        Role::Pic => stored.row.pic_id.as_deref() == Some(me),
+        Role::Implementor => stored.implementor_id.as_deref() == Some(me),
+    };
+    if !may_see {
+        return Err(not_found());
+    }
+    let mut complaint = stored.state;
+    let staff = actor.role != Role::Complainant;
+    let timeline = queries::timeline(&state.pool, id, staff).await.map_err(database_error)?;
+    if actor.role == Role::Implementor {
+        // The implementor works on the problem, not with the person: no identity number.
+        complaint["complainant"]["ic_number"] = serde_json::Value::String(stored.row.complainant.ic_number.clone());
+    }
+    Ok(Json(ComplaintDetail { summary: stored.row, complaint, stream_sequence: stored.last_sequence, timeline }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// pic, category or ptj.
+    pub group_by: Option<GroupBy>,
+    /// Age as of this Malaysian date (default today).
+    pub today: Option<NaiveDate>,
+    pub min_seq: Option<u64>,
+}
+
+fn require_reader_of_reports(actor: &Actor) -> Result<(), ApiError> {
+    match actor.role {
+        Role::Admin | Role::Auditor => Ok(()),
+        _ => Err(forbidden(actor, "read reports")),
+    }
+}
+
+/// Open complaints by age in working days (0-3, 4-7, 8-14, 15-30, over 30).
+#[utoipa::path(get, path = "/v1/reports/aging", tag = "reports", params(ReportParams),
+    responses((status = 200, body = [AgingRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn aging_report(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(p): ApiQuery<ReportParams>,
+) -> Result<Json<Vec<AgingRow>>, ApiError> {
+    require_reader_of_reports(&actor)?;
+    state.wait_for(p.min_seq).await?;
+    let today = p.today.unwrap_or_else(queries::today_in_malaysia);
+    let rows =
+        queries::aging_report(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
+    Ok(Json(rows))
+}
+
+/// Closed complaints: how many, median and 90th percentile working days, share in target.
+#[utoipa::path(get, path = "/v1/reports/resolution", tag = "reports", params(ReportParams),
+    responses((status = 200, body = [ResolutionRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn resolution_report(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(p): ApiQuery<ReportParams>,
+) -> Result<Json<Vec<ResolutionRow>>, ApiError> {
+    require_reader_of_reports(&actor)?;
+    state.wait_for(p.min_seq).await?;
+    let by = p.group_by.unwrap_or(GroupBy::Pic);
+    if by == GroupBy::Ptj {
+        return Err(ApiError::BadRequest {
+            code: "invalid_group_by",
+            detail: "resolution groups by pic or category".into(),
+        });
+    }
+    let rows = queries::resolution_report(&state.pool, by, state.settings.resolution_target_days)
+        .await
+        .map_err(database_error)?;
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxParams {
+    /// Only notifications not yet published.
+    pub pending: Option<bool>,
+    pub limit: Option<i64>,
+    pub min_seq: Option<u64>,
+}
+
+/// The notification outbox, newest first (admins and auditors).
+#[utoipa::path(get, path = "/v1/outbox", tag = "notifications", params(OutboxParams),
+    responses((status = 200, body = [OutboxRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+pub async fn outbox(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(p): ApiQuery<OutboxParams>,
+) -> Result<Json<Vec<OutboxRow>>, ApiError> {
+    require_reader_of_reports(&actor)?;
+    let limit = limit(p.limit)?;
+    state.wait_for(p.min_seq).await?;
+    let rows = queries::outbox(&state.pool, p.pending.unwrap_or(false), limit).await.map_err(database_error)?;
+    Ok(Json(rows))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub database: String,
+    pub nats: String,
+    /// Last stream sequence applied to the read models.
+    pub applied_sequence: Option<u64>,
+    /// Last sequence in the stream.
+    pub stream_sequence: Option<u64>,
+    /// Events not yet applied.
+    pub consumer_lag: Option<u64>,
+}
+
+/// Ready when PostgreSQL and NATS answer; the body tells how far behind the projection is.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let applied = crate::db::checkpoint(&state.pool).await;
+    let nats = format!("{:?}", state.client.connection_state()).to_lowercase();
+    let stream = match state.jetstream.get_stream(&state.settings.event_log.stream).await {
+        Ok(mut s) => s.info().await.ok().map(|i| i.state.last_sequence),
+        Err(_) => None,
+    };
+    let ready = applied.is_ok() && stream.is_some();
+    let applied = applied.ok();
+    let lag = match (stream, applied) {
+        (Some(s), Some(a)) => Some(s.saturating_sub(a)),
+        _ => None,
+    };
+    let body = Readiness {
+        ready,
+        database: if applied.is_some() { "ok".into() } else { "unreachable".into() },
+        nats,
+        applied_sequence: applied,
+        stream_sequence: stream,
+        consumer_lag: lag,
+    };
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}

@@ -1,0 +1,56 @@
+//! What every query handler can reach.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ehelpdesk_shared::http::ApiError;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::configuration::Settings;
+use crate::db;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub client: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    /// Last sequence this process applied (another instance may be the one applying).
+    pub applied: watch::Receiver<u64>,
+}
+
+impl AppState {
+    /// Read-your-writes: waits until stream sequence `wanted` is in the read models, at
+    /// most `MIN_SEQ_WAIT_MS`, then answers 503 with Retry-After.
+    pub async fn wait_for(&self, wanted: Option<u64>) -> Result<(), ApiError> {
+        let Some(wanted) = wanted else { return Ok(()) };
+        let deadline = Instant::now() + self.settings.min_seq_wait;
+        let mut applied_here = self.applied.clone();
+        loop {
+            if *applied_here.borrow() >= wanted {
+                return Ok(());
+            }
+            let applied = db::checkpoint(&self.pool).await.map_err(database_error)?;
+            if applied >= wanted {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ApiError::ProjectionBehind { wanted, applied });
+            }
+            let pause = (deadline - now).min(std::time::Duration::from_millis(25));
+            let _ = tokio::time::timeout(pause, applied_here.changed()).await;
+        }
+    }
+}
+
+/// Database faults: unreachable is 503 (try again), anything else is our bug (500).
+pub fn database_error(e: sqlx::Error) -> ApiError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            ApiError::DatabaseUnavailable(e.to_string())
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
