@@ -3,6 +3,7 @@
 //! Every test gets its own stream and subject prefix ([`TestEventLog`]), removed again when
 //! the test ends, pass or fail.
 
+pub mod demo;
 pub mod fixtures;
 
 use std::net::SocketAddr;

@@ -1,0 +1,162 @@
+//! Both services as real processes (the built binaries, on free ports, with their own stream
+//! and database), driven over HTTP through the whole flow of domain.md.
+//!
+//! Needs the binaries built first (`cargo build --bins`; `make test` does it).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ehelpdesk_tests::demo::Demo;
+use ehelpdesk_tests::fixtures::*;
+use ehelpdesk_tests::{Reply, TestDatabase, TestEventLog};
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` (make test does) before this test", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A child process killed on drop, whatever happened.
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Service {
+    fn start(name: &str, env: &[(&str, String)], addr_var: &str) -> Self {
+        let port = free_port();
+        let mut command = Command::new(binary(name));
+        command.envs(env.iter().map(|(k, v)| (k, v))).env(addr_var, format!("127.0.0.1:{port}"));
+        command.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = command.spawn().expect("service starts");
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited early: {status}", self.url);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} never became ready", self.url);
+    }
+
+    /// SIGTERM, then the exit status (a graceful shutdown exits 0).
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("service did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_whole_flow_through_both_services_as_processes() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let env = vec![
+        ("NATS_URL", log.config.nats_url.clone()),
+        ("STREAM_NAME", log.config.stream.clone()),
+        ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
+        ("DATABASE_URL", db.url.clone()),
+        ("NOTIFY_STREAM", format!("{}_NOTIFY", log.config.stream)),
+        ("NOTIFY_SUBJECT_PREFIX", format!("{}_notify", log.config.subject_prefix)),
+    ];
+    let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
+    command.wait_ready().await;
+    let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
+    projection.wait_ready().await;
+
+    let outcome = Demo::new(&command.url, &projection.url).run().await.expect("the demo flow succeeds");
+    assert!(outcome.transcript.contains("Inbox Helpdesk [1]"), "{}", outcome.transcript);
+
+    let http = reqwest::Client::new();
+    let get = |who: &Person, path: String| {
+        let request = who.headers(http.get(format!("{}{path}", projection.url)));
+        async move { Reply::from(request.send().await.expect("query")).await }
+    };
+    // The read models.
+    let detail =
+        get(&ADMIN, format!("/v1/complaints/{}?min_seq={}", outcome.closed_complaint, outcome.last_sequence)).await;
+    let detail = detail.assert_ok(200).clone();
+    assert_eq!(detail["status_label_ms"], "SELESAI");
+    assert_eq!(detail["complaint"]["vendor"], "TTSB");
+    let steps: Vec<&str> =
+        detail["timeline"].as_array().unwrap().iter().map(|t| t["event_type"].as_str().unwrap()).collect();
+    assert_eq!(
+        steps,
+        [
+            "ComplaintLogged",
+            "ComplaintAssigned",
+            "ComplaintResponded",
+            "ComplainantReplied",
+            "ReferredToImplementor",
+            "InternalNoteAdded",
+            "EscalatedToVendor",
+            "VendorUpdateRecorded",
+            "ComplaintResponded",
+            "ComplaintClosed"
+        ]
+    );
+    let public = get(&COMPLAINANT, format!("/v1/complaints/{}", outcome.closed_complaint)).await;
+    assert_eq!(
+        public.assert_ok(200)["timeline"].as_array().unwrap().len(),
+        8,
+        "no referral or internal note for the complainant"
+    );
+    let inbox = get(&PIC, "/v1/inbox".into()).await;
+    let inbox = inbox.assert_ok(200);
+    assert_eq!(inbox["badge"], 1);
+    assert_eq!(inbox["items"][0]["complaint_id"], outcome.open_complaint.as_str());
+
+    // Every notification written is published once to NOTIFY.
+    let mut pending = usize::MAX;
+    for _ in 0..100 {
+        let rows = get(&ADMIN, "/v1/outbox?pending=true".into()).await;
+        pending = rows.assert_ok(200).as_array().unwrap().len();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending, 0);
+    let all = get(&ADMIN, "/v1/outbox?limit=200".into()).await;
+    let written = all.assert_ok(200).as_array().unwrap().len() as u64;
+    // Two acknowledgements, two assignments, feedback requested, reply, referral,
+    // escalation, please-close, closure: ten notifications, each by e-mail and WhatsApp.
+    assert_eq!(written, 2 * 10);
+    let js = log.jetstream().await;
+    let mut notify = js.get_stream(format!("{}_NOTIFY", log.config.stream)).await.expect("NOTIFY stream");
+    assert_eq!(notify.info().await.unwrap().state.messages, written);
+    // And the log holds every event once: 2 staff, 10 for the closed complaint, 2 for the open one.
+    assert_eq!(log.message_count().await, 2 + 10 + 2);
+
+    assert!(projection.terminate().await.success(), "graceful shutdown");
+    assert!(command.terminate().await.success(), "graceful shutdown");
+}
