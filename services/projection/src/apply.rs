@@ -11,7 +11,8 @@ use ehelpdesk_shared::aggregate::{Aggregate, Recorded};
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::envelope;
 use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::project::{self, Notification, TimelineRow};
@@ -144,22 +145,16 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
         }
     }
 
-    for (id, sequence) in &touched_complaints {
-        if let Some(c) = complaints.get(id) {
-            upsert_complaint(&mut tx, c, *sequence).await?;
-        }
-    }
-    for (id, sequence) in &touched_staff {
-        if let Some(s) = staff.get(id) {
-            upsert_staff(&mut tx, s, *sequence).await?;
-        }
-    }
-    for row in &timeline {
-        insert_timeline(&mut tx, row).await?;
-    }
-    for n in &outbox {
-        insert_notification(&mut tx, n).await?;
-    }
+    let complaint_rows: Vec<serde_json::Value> = touched_complaints
+        .iter()
+        .filter_map(|(id, sequence)| complaints.get(id).map(|c| complaint_row(c, *sequence)))
+        .collect();
+    let staff_rows: Vec<serde_json::Value> =
+        touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
+    upsert_rows(&mut tx, "complaints", COMPLAINT_COLUMNS, "complaint_id", complaint_rows).await?;
+    upsert_rows(&mut tx, "staff", STAFF_COLUMNS, "staff_id", staff_rows).await?;
+    insert_rows(&mut tx, "timeline", TIMELINE_COLUMNS, timeline.iter().map(timeline_json).collect()).await?;
+    insert_rows(&mut tx, "notification_outbox", OUTBOX_COLUMNS, outbox.iter().map(outbox_json).collect()).await?;
     for (sequence, subject, reason) in &skipped {
         sqlx::query(
             "INSERT INTO skipped_events (sequence, subject, reason, recorded_at) VALUES ($1, $2, $3, now()) \
@@ -215,139 +210,187 @@ async fn load_staff(
     Ok(out)
 }
 
-async fn upsert_complaint(tx: &mut Transaction<'_, Postgres>, c: &Complaint, sequence: u64) -> Result<(), sqlx::Error> {
-    let state = serde_json::to_value(c).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let satisfaction = c.satisfaction.as_ref();
-    sqlx::query(
-        "INSERT INTO complaints (complaint_id, number, title, description, category, channel, complainant_id, \
-           complainant_ic, complainant_name, complainant_email, complainant_phone, ptj, status, pic_id, pic_name, \
-           implementor_id, implementor_name, vendor, vendor_log_number, logged_at, assigned_at, first_response_at, \
-           closed_at, last_activity_at, closed_by, satisfaction_rating, satisfaction_comment, reopen_count, state, \
-           last_sequence) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30) \
-         ON CONFLICT (complaint_id) DO UPDATE SET number = EXCLUDED.number, title = EXCLUDED.title, \
-           description = EXCLUDED.description, category = EXCLUDED.category, channel = EXCLUDED.channel, \
-           complainant_id = EXCLUDED.complainant_id, complainant_ic = EXCLUDED.complainant_ic, \
-           complainant_name = EXCLUDED.complainant_name, complainant_email = EXCLUDED.complainant_email, \
-           complainant_phone = EXCLUDED.complainant_phone, ptj = EXCLUDED.ptj, status = EXCLUDED.status, \
-           pic_id = EXCLUDED.pic_id, pic_name = EXCLUDED.pic_name, implementor_id = EXCLUDED.implementor_id, \
-           implementor_name = EXCLUDED.implementor_name, vendor = EXCLUDED.vendor, \
-           vendor_log_number = EXCLUDED.vendor_log_number, logged_at = EXCLUDED.logged_at, \
-           assigned_at = EXCLUDED.assigned_at, first_response_at = EXCLUDED.first_response_at, \
-           closed_at = EXCLUDED.closed_at, last_activity_at = EXCLUDED.last_activity_at, \
-           closed_by = EXCLUDED.closed_by, satisfaction_rating = EXCLUDED.satisfaction_rating, \
-           satisfaction_comment = EXCLUDED.satisfaction_comment, reopen_count = EXCLUDED.reopen_count, \
-           state = EXCLUDED.state, last_sequence = EXCLUDED.last_sequence",
-    )
-    .bind(c.id)
-    .bind(&c.number)
-    .bind(c.title.as_str())
-    .bind(c.description.as_str())
-    .bind(c.category.as_str())
-    .bind(serde_plain(&c.channel))
-    .bind(c.complainant.id.as_str())
-    .bind(c.complainant.ic_number.as_str())
-    .bind(c.complainant.name.as_str())
-    .bind(c.complainant.email.as_str())
-    .bind(c.complainant.phone.as_str())
-    .bind(c.complainant.ptj.as_str())
-    .bind(c.status.as_str())
-    .bind(c.pic.as_ref().map(|p| p.id.as_str()))
-    .bind(c.pic.as_ref().map(|p| p.name.as_str()))
-    .bind(c.implementor.as_ref().map(|p| p.id.as_str()))
-    .bind(c.implementor.as_ref().map(|p| p.name.as_str()))
-    .bind(c.vendor.map(|v| v.as_str()))
-    .bind(c.vendor_log_number.as_ref().map(|v| v.as_str()))
-    .bind(c.logged_at)
-    .bind(c.assigned_at)
-    .bind(c.first_response_at)
-    .bind(c.closed_at)
-    .bind(c.last_activity_at)
-    .bind(c.closed_by.map(|b| serde_plain(&b)))
-    .bind(satisfaction.and_then(|s| s.rating).map(i16::from))
-    .bind(satisfaction.and_then(|s| s.comment.as_ref()).map(|t| t.as_str()))
-    .bind(c.reopen_count as i32)
-    .bind(state)
-    .bind(sequence as i64)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
+const COMPLAINT_COLUMNS: &[&str] = &[
+    "complaint_id",
+    "number",
+    "title",
+    "description",
+    "category",
+    "channel",
+    "complainant_id",
+    "complainant_ic",
+    "complainant_name",
+    "complainant_email",
+    "complainant_phone",
+    "ptj",
+    "status",
+    "pic_id",
+    "pic_name",
+    "implementor_id",
+    "implementor_name",
+    "vendor",
+    "vendor_log_number",
+    "logged_at",
+    "assigned_at",
+    "first_response_at",
+    "closed_at",
+    "last_activity_at",
+    "closed_by",
+    "satisfaction_rating",
+    "satisfaction_comment",
+    "reopen_count",
+    "state",
+    "last_sequence",
+];
+const STAFF_COLUMNS: &[&str] =
+    &["staff_id", "name", "email", "phone", "ptj", "roles", "categories", "active", "state", "last_sequence"];
+const TIMELINE_COLUMNS: &[&str] = &[
+    "complaint_id",
+    "sequence",
+    "occurred_at",
+    "event_type",
+    "actor_id",
+    "actor_role",
+    "actor_name",
+    "status",
+    "message",
+    "details",
+    "visibility",
+];
+const OUTBOX_COLUMNS: &[&str] = &[
+    "id",
+    "sequence",
+    "complaint_id",
+    "event_type",
+    "recipient_id",
+    "recipient_role",
+    "channel",
+    "address",
+    "subject",
+    "body",
+    "created_at",
+];
 
-/// The bare string a unit enum serialises to (`"walk_in"` -> `walk_in`).
-fn serde_plain<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
+/// Upserts many rows in one statement: the rows travel as one JSON array that PostgreSQL
+/// turns into records of the table's own type, so every column keeps its SQL type.
+async fn upsert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &'static str,
+    columns: &[&str],
+    key: &'static str,
+    rows: Vec<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
     }
-}
-
-async fn upsert_staff(tx: &mut Transaction<'_, Postgres>, s: &StaffMember, sequence: u64) -> Result<(), sqlx::Error> {
-    let state = serde_json::to_value(s).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-    let categories: Vec<&str> = s.categories.iter().map(|c| c.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO staff (staff_id, name, email, phone, ptj, roles, categories, active, state, last_sequence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (staff_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone, \
-           ptj = EXCLUDED.ptj, roles = EXCLUDED.roles, categories = EXCLUDED.categories, active = EXCLUDED.active, \
-           state = EXCLUDED.state, last_sequence = EXCLUDED.last_sequence",
-    )
-    .bind(s.id.as_str())
-    .bind(s.name.as_str())
-    .bind(s.email.as_str())
-    .bind(s.phone.as_str())
-    .bind(s.ptj.as_str())
-    .bind(roles)
-    .bind(categories)
-    .bind(s.active)
-    .bind(state)
-    .bind(sequence as i64)
-    .execute(&mut **tx)
-    .await?;
+    let list = columns.join(", ");
+    let updates: Vec<String> = columns.iter().filter(|c| **c != key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    let sql = format!(
+        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) \
+         ON CONFLICT ({key}) DO UPDATE SET {}",
+        updates.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows)).execute(&mut **tx).await?;
     Ok(())
 }
 
-async fn insert_timeline(tx: &mut Transaction<'_, Postgres>, row: &TimelineRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO timeline (complaint_id, sequence, occurred_at, event_type, actor_id, actor_role, actor_name, \
-           status, message, details, visibility) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (complaint_id, sequence) DO NOTHING",
-    )
-    .bind(row.complaint_id)
-    .bind(row.sequence)
-    .bind(row.occurred_at)
-    .bind(row.event_type)
-    .bind(&row.actor_id)
-    .bind(row.actor_role)
-    .bind(&row.actor_name)
-    .bind(row.status)
-    .bind(&row.message)
-    .bind(&row.details)
-    .bind(row.visibility)
-    .execute(&mut **tx)
-    .await?;
+/// Inserts many rows in one statement; a row already there (a replayed event) is left alone.
+async fn insert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &'static str,
+    columns: &[&str],
+    rows: Vec<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let list = columns.join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) ON CONFLICT DO NOTHING"
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows)).execute(&mut **tx).await?;
     Ok(())
 }
 
-async fn insert_notification(tx: &mut Transaction<'_, Postgres>, n: &Notification) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO notification_outbox (id, sequence, complaint_id, event_type, recipient_id, recipient_role, \
-           channel, address, subject, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(n.id)
-    .bind(n.sequence)
-    .bind(n.complaint_id)
-    .bind(n.event_type)
-    .bind(&n.recipient_id)
-    .bind(n.recipient_role)
-    .bind(n.channel.as_str())
-    .bind(&n.address)
-    .bind(&n.subject)
-    .bind(&n.body)
-    .bind(n.created_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+fn complaint_row(c: &Complaint, sequence: u64) -> serde_json::Value {
+    let satisfaction = c.satisfaction.as_ref();
+    json!({
+        "complaint_id": c.id,
+        "number": c.number,
+        "title": c.title,
+        "description": c.description,
+        "category": c.category,
+        "channel": c.channel,
+        "complainant_id": c.complainant.id,
+        "complainant_ic": c.complainant.ic_number,
+        "complainant_name": c.complainant.name,
+        "complainant_email": c.complainant.email,
+        "complainant_phone": c.complainant.phone,
+        "ptj": c.complainant.ptj,
+        "status": c.status,
+        "pic_id": c.pic.as_ref().map(|p| &p.id),
+        "pic_name": c.pic.as_ref().map(|p| &p.name),
+        "implementor_id": c.implementor.as_ref().map(|p| &p.id),
+        "implementor_name": c.implementor.as_ref().map(|p| &p.name),
+        "vendor": c.vendor,
+        "vendor_log_number": c.vendor_log_number,
+        "logged_at": c.logged_at,
+        "assigned_at": c.assigned_at,
+        "first_response_at": c.first_response_at,
+        "closed_at": c.closed_at,
+        "last_activity_at": c.last_activity_at,
+        "closed_by": c.closed_by,
+        "satisfaction_rating": satisfaction.and_then(|s| s.rating),
+        "satisfaction_comment": satisfaction.and_then(|s| s.comment.as_ref()),
+        "reopen_count": c.reopen_count,
+        "state": c,
+        "last_sequence": sequence,
+    })
+}
+
+fn staff_row(s: &StaffMember, sequence: u64) -> serde_json::Value {
+    json!({
+        "staff_id": s.id,
+        "name": s.name,
+        "email": s.email,
+        "phone": s.phone,
+        "ptj": s.ptj,
+        "roles": s.roles,
+        "categories": s.categories,
+        "active": s.active,
+        "state": s,
+        "last_sequence": sequence,
+    })
+}
+
+fn timeline_json(row: &TimelineRow) -> serde_json::Value {
+    json!({
+        "complaint_id": row.complaint_id,
+        "sequence": row.sequence,
+        "occurred_at": row.occurred_at,
+        "event_type": row.event_type,
+        "actor_id": row.actor_id,
+        "actor_role": row.actor_role,
+        "actor_name": row.actor_name,
+        "status": row.status,
+        "message": row.message,
+        "details": row.details,
+        "visibility": row.visibility,
+    })
+}
+
+fn outbox_json(n: &Notification) -> serde_json::Value {
+    json!({
+        "id": n.id,
+        "sequence": n.sequence,
+        "complaint_id": n.complaint_id,
+        "event_type": n.event_type,
+        "recipient_id": n.recipient_id,
+        "recipient_role": n.recipient_role,
+        "channel": n.channel.as_str(),
+        "address": n.address,
+        "subject": n.subject,
+        "body": n.body,
+        "created_at": n.created_at,
+    })
 }
