@@ -10,6 +10,7 @@
 
 pub mod actor;
 pub mod aggregate;
+pub mod auth;
 pub mod category;
 pub mod complaint;
 pub mod config;

@@ -1,6 +1,10 @@
 //! Invented people for tests and the demo. None of these names, identity numbers, phone
 //! numbers or addresses belong to anyone real.
 
+use std::time::Duration;
+
+use ehelpdesk_shared::actor::Role;
+use ehelpdesk_shared::auth::{AuthConfig, DEVELOPMENT_SECRET, claims_for, mint_hs256};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
@@ -14,9 +18,35 @@ pub struct Person {
     pub ptj: &'static str,
 }
 
+/// The HS256 secret tokens are minted with: `JWT_HS256_SECRET`, as the services read it,
+/// or the development secret they fall back to.
+pub fn jwt_secret() -> String {
+    std::env::var("JWT_HS256_SECRET").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEVELOPMENT_SECRET.into())
+}
+
+/// Token settings the services under test use.
+pub fn auth_config() -> AuthConfig {
+    AuthConfig {
+        issuer: "mypkn".into(),
+        audience: "ehelpdesk".into(),
+        hs256_secret: Some(jwt_secret()),
+        jwks_file: None,
+        jwks_url: None,
+        dev_actor_headers: false,
+        production: false,
+    }
+}
+
 impl Person {
+    /// A bearer token for this person in their role, valid for an hour.
+    pub fn token(&self) -> String {
+        let role: Role = self.role.parse().expect("fixture roles are valid");
+        let claims = claims_for(&auth_config(), self.id, self.name, &[role], Duration::from_secs(3600));
+        mint_hs256(&jwt_secret(), &claims).expect("token")
+    }
+
     pub fn headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        request.header("X-Actor-Id", self.id).header("X-Actor-Role", self.role).header("X-Actor-Name", self.name)
+        request.bearer_auth(self.token())
     }
 
     /// The same person acting in another role.

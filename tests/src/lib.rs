@@ -103,11 +103,19 @@ pub struct CommandApp {
 
 impl CommandApp {
     pub async fn spawn(event_log: &EventLogConfig) -> Self {
-        let settings = Settings {
+        Self::spawn_with(event_log, |_| {}).await
+    }
+
+    pub async fn spawn_with(event_log: &EventLogConfig, configure: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings {
             listen: "127.0.0.1:0".parse().expect("address"),
             event_log: event_log.clone(),
             cache_capacity: 1000,
+            auth: fixtures::auth_config(),
+            // Tests fire many writes as one person; the limit has a test of its own.
+            rate_limit: ehelpdesk_command::rate_limit::RateLimit { per_second: 10_000, burst: 10_000 },
         };
+        configure(&mut settings);
         let app = Application::build(settings).await.expect("command service builds");
         let addr = app.local_addr().expect("bound");
         let (tx, rx) = oneshot::channel();
@@ -283,6 +291,7 @@ pub fn projection_settings(
         resolution_target_days: 5,
         min_seq_wait: std::time::Duration::from_secs(5),
         relay_outbox: true,
+        auth: fixtures::auth_config(),
     }
 }
 

@@ -276,14 +276,21 @@ async fn refusals_are_problems_and_write_nothing() {
         app.http
             .post(app.url(&p("notes")))
             .header("X-Actor-Id", "pic-aminah")
-            .header("X-Actor-Role", "root")
+            .header("X-Actor-Role", "pic")
             .json(&note)
             .send()
             .await
             .unwrap(),
     )
     .await;
-    reply.assert_problem(400, "invalid_actor");
+    // The development actor headers are off unless asked for: they prove nothing.
+    reply.assert_problem(401, "unauthenticated");
+    let reply = ehelpdesk_tests::Reply::from(
+        app.http.post(app.url(&p("notes"))).bearer_auth("not-a-jwt").json(&note).send().await.unwrap(),
+    )
+    .await;
+    reply.assert_problem(401, "invalid_token");
+    assert_eq!(reply.headers["www-authenticate"], "Bearer error=\"invalid_token\"");
     let reply = ehelpdesk_tests::Reply::from(
         PIC.headers(app.http.post(app.url(&p("notes"))))
             .header("Idempotency-Key", "")

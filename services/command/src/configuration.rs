@@ -2,7 +2,10 @@
 
 use std::net::SocketAddr;
 
+use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
+
+use crate::rate_limit::RateLimit;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -11,6 +14,8 @@ pub struct Settings {
     pub event_log: EventLogConfig,
     /// `AGGREGATE_CACHE_SIZE`: complaints (and staff) whose state is kept in memory.
     pub cache_capacity: usize,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimit,
 }
 
 impl Settings {
@@ -19,6 +24,11 @@ impl Settings {
             listen: env.socket_addr("COMMAND_ADDR", "127.0.0.1:8080")?,
             event_log: env.event_log()?,
             cache_capacity: env.parse("AGGREGATE_CACHE_SIZE", 10_000)?,
+            auth: AuthConfig::from_env(env)?,
+            rate_limit: RateLimit {
+                per_second: env.parse("RATE_LIMIT_PER_SECOND", 10)?,
+                burst: env.parse("RATE_LIMIT_BURST", 30)?,
+            },
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod event_store;
 pub mod executor;
 pub mod numbers;
 pub mod openapi;
+pub mod rate_limit;
 pub mod receipts;
 pub mod routes;
 pub mod startup;

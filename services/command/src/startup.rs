@@ -11,10 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 use tower_http::trace::TraceLayer;
 
+use ehelpdesk_shared::auth::{AuthConfig, Verifier};
+use ehelpdesk_shared::http::extract::Authenticator;
+
 use crate::configuration::Settings;
 use crate::event_store::{EventStore, StoreError};
 use crate::executor::Executor;
 use crate::numbers::ComplaintNumbers;
+use crate::rate_limit::WriteLimiter;
 use crate::routes;
 use crate::state::AppState;
 
@@ -36,12 +40,15 @@ impl Application {
             .await
             .map_err(std::io::Error::other)?;
         let store = EventStore::new(client.clone(), settings.event_log.clone());
+        let auth = authenticator(&settings.auth).await?;
         let state = AppState {
             complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity)),
             staff: Arc::new(Executor::new(store.clone(), settings.cache_capacity)),
             numbers: Arc::new(OnceCell::new()),
             store,
             client,
+            auth,
+            limiter: WriteLimiter::new(settings.rate_limit),
         };
         // Try once in the foreground so a healthy start is ready when `build` returns.
         match tokio::time::timeout(Duration::from_secs(5), set_up(&state)).await {
@@ -87,6 +94,21 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "command service listening");
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
+}
+
+/// The token verifier, with a loud warning when development shortcuts are on.
+pub async fn authenticator(config: &AuthConfig) -> std::io::Result<Authenticator> {
+    let verifier = Verifier::from_config(config).await.map_err(std::io::Error::other)?;
+    if let Some(url) = &config.jwks_url {
+        verifier.refresh_periodically(url.clone());
+    }
+    if config.dev_actor_headers {
+        tracing::warn!("DEV_ACTOR_HEADERS is on: anyone can act as anyone with X-Actor-* headers. Development only!");
+    }
+    if config.hs256_secret.is_none() && config.effective_secret().is_some() {
+        tracing::warn!("JWT_HS256_SECRET is unset: accepting tokens signed with the public development secret");
+    }
+    Ok(Authenticator { verifier, dev_actor_headers: config.dev_actor_headers })
 }
 
 async fn set_up(state: &AppState) -> Result<(), StoreError> {

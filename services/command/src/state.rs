@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use ehelpdesk_shared::complaint::Complaint;
+use ehelpdesk_shared::http::extract::Authenticator;
 use ehelpdesk_shared::staff::StaffMember;
 use tokio::sync::OnceCell;
 
 use crate::event_store::EventStore;
 use crate::executor::Executor;
 use crate::numbers::ComplaintNumbers;
+use crate::rate_limit::WriteLimiter;
 use ehelpdesk_shared::http::problem::ApiError;
 
 #[derive(Clone)]
@@ -19,6 +22,20 @@ pub struct AppState {
     pub staff: Arc<Executor<StaffMember>>,
     /// Set once the stream and the number bucket exist; until then commands answer 503.
     pub numbers: Arc<OnceCell<ComplaintNumbers>>,
+    pub auth: Authenticator,
+    pub limiter: Arc<WriteLimiter>,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<WriteLimiter> {
+    fn from_ref(state: &AppState) -> Self {
+        state.limiter.clone()
+    }
 }
 
 impl AppState {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
 
 use crate::calendar::{self, Holiday, WorkingWeek};
@@ -41,6 +42,7 @@ pub struct Settings {
     pub min_seq_wait: Duration,
     /// `OUTBOX_RELAY`, default on: publish the outbox to the NOTIFY stream.
     pub relay_outbox: bool,
+    pub auth: AuthConfig,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
             min_seq_wait: Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?),
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
+            auth: AuthConfig::from_env(env)?,
         })
     }
 }

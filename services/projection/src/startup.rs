@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
+use ehelpdesk_shared::auth::Verifier;
+use ehelpdesk_shared::http::extract::Authenticator;
+
 use crate::configuration::Settings;
 use crate::consumer::Projector;
 use crate::relay::Relay;
@@ -25,6 +28,8 @@ pub enum StartError {
     Nats(String),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("authentication: {0}")]
+    Auth(String),
 }
 
 pub struct Application {
@@ -61,8 +66,18 @@ impl Application {
             jetstream: jetstream.clone(),
             notify: settings.notify.clone(),
         });
+        let verifier = Verifier::from_config(&settings.auth).await.map_err(StartError::Auth)?;
+        if let Some(url) = &settings.auth.jwks_url {
+            verifier.refresh_periodically(url.clone());
+        }
+        if settings.auth.dev_actor_headers {
+            tracing::warn!(
+                "DEV_ACTOR_HEADERS is on: anyone can read as anyone with X-Actor-* headers. Development only!"
+            );
+        }
+        let auth = Authenticator { verifier, dev_actor_headers: settings.auth.dev_actor_headers };
         let listener = TcpListener::bind(settings.listen).await?;
-        let state = AppState { pool, settings: Arc::new(settings), client, jetstream, applied: applied_rx };
+        let state = AppState { pool, settings: Arc::new(settings), client, jetstream, applied: applied_rx, auth };
         let router = routes::router(state.clone()).layer(TraceLayer::new_for_http().make_span_with(
             |request: &Request<_>| tracing::info_span!("request", method = %request.method(), path = %request.uri().path()),
         ));

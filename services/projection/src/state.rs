@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::FromRef;
 use ehelpdesk_shared::http::ApiError;
+use ehelpdesk_shared::http::extract::Authenticator;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -18,6 +20,13 @@ pub struct AppState {
     pub jetstream: async_nats::jetstream::Context,
     /// Last sequence this process applied (another instance may be the one applying).
     pub applied: watch::Receiver<u64>,
+    pub auth: Authenticator,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 impl AppState {

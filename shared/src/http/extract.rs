@@ -2,41 +2,77 @@
 
 use crate::actor::{Actor, Role};
 use crate::validation::StaffId;
+use axum::extract::FromRef;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::auth::{AuthError, Verifier};
 use crate::http::problem::ApiError;
 
-/// The acting person, from `X-Actor-Id`, `X-Actor-Role` and `X-Actor-Name`.
-///
-/// DEVELOPMENT ONLY: anybody can send these headers. They stand in for the treasury portal's
-/// signed tokens until authentication lands (issue 5), which replaces this extractor.
+/// Verifies who is calling; shared by both services through their state.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub verifier: Verifier,
+    /// DEVELOPMENT ONLY: also trust `X-Actor-Id`, `X-Actor-Role`, `X-Actor-Name`.
+    pub dev_actor_headers: bool,
+}
+
+/// The acting person: from a bearer token (`Authorization: Bearer ...`, with
+/// `X-Acting-Role` when the token grants several roles), or, only when the development flag
+/// is on, from the `X-Actor-*` headers.
 pub struct CurrentActor(pub Actor);
 
-impl<S: Send + Sync> FromRequestParts<S> for CurrentActor {
+impl<S: Send + Sync> FromRequestParts<S> for CurrentActor
+where
+    Authenticator: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let header = |name: &'static str| -> Result<String, ApiError> {
-            let value = parts
-                .headers
-                .get(name)
-                .ok_or_else(|| ApiError::Unauthenticated(format!("header {name} is required")))?;
-            let value = std::str::from_utf8(value.as_bytes())
-                .map_err(|_| ApiError::BadRequest { code: "invalid_actor", detail: format!("{name} is not UTF-8") })?;
-            Ok(value.trim().to_owned())
-        };
-        let id = StaffId::parse("X-Actor-Id", &header("X-Actor-Id")?)?;
-        let role: Role = header("X-Actor-Role")?.parse().map_err(|e: crate::actor::UnknownRole| {
-            ApiError::BadRequest { code: "invalid_actor", detail: e.to_string() }
-        })?;
-        let name = header("X-Actor-Name").unwrap_or_else(|_| id.to_string());
-        let name = crate::validation::Text::parse("X-Actor-Name", &name, 1, 150)?;
-        Ok(CurrentActor(Actor::new(id, role, name.as_str())))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = Authenticator::from_ref(state);
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim)
+                .ok_or_else(|| ApiError::InvalidToken("use `Authorization: Bearer <token>`".into()))?;
+            let acting = parts.headers.get("X-Acting-Role").and_then(|v| v.to_str().ok()).map(str::trim);
+            return auth.verifier.actor(token, acting).map(CurrentActor).map_err(|e| match e {
+                AuthError::ActingRoleRequired => {
+                    ApiError::BadRequest { code: "acting_role_required", detail: e.to_string() }
+                }
+                AuthError::RoleNotGranted(_) => ApiError::Forbidden { code: "role_not_granted", detail: e.to_string() },
+                other => ApiError::InvalidToken(other.to_string()),
+            });
+        }
+        if auth.dev_actor_headers && parts.headers.contains_key("X-Actor-Id") {
+            return actor_from_dev_headers(parts).map(CurrentActor);
+        }
+        Err(ApiError::Unauthenticated("send `Authorization: Bearer <token>`".into()))
     }
+}
+
+fn actor_from_dev_headers(parts: &Parts) -> Result<Actor, ApiError> {
+    let header = |name: &'static str| -> Result<String, ApiError> {
+        let value =
+            parts.headers.get(name).ok_or_else(|| ApiError::Unauthenticated(format!("header {name} is required")))?;
+        let value = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| ApiError::BadRequest { code: "invalid_actor", detail: format!("{name} is not UTF-8") })?;
+        Ok(value.trim().to_owned())
+    };
+    let id = StaffId::parse("X-Actor-Id", &header("X-Actor-Id")?)?;
+    let role: Role = header("X-Actor-Role")?.parse().map_err(|e: crate::actor::UnknownRole| ApiError::BadRequest {
+        code: "invalid_actor",
+        detail: e.to_string(),
+    })?;
+    let name = header("X-Actor-Name").unwrap_or_else(|_| id.to_string());
+    let name = crate::validation::Text::parse("X-Actor-Name", &name, 1, 150)?;
+    Ok(Actor::new(id, role, name.as_str()))
 }
 
 /// The optional `Idempotency-Key` header: 1-128 visible ASCII characters.

@@ -20,6 +20,12 @@ pub enum ApiError {
     UnprocessableBody(String),
     #[error("{0}")]
     Unauthenticated(String),
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("the request body is larger than the limit")]
     PayloadTooLarge,
     #[error("send the body as application/json")]
@@ -68,7 +74,9 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -88,6 +96,9 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::UnprocessableBody(_) => "invalid_body",
             ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::InvalidToken(_) => "invalid_token",
+            ApiError::Forbidden { code, .. } => code,
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound(code) => code,
@@ -145,6 +156,18 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match self {
+                ApiError::InvalidToken(_) => "Bearer error=\"invalid_token\"",
+                _ => "Bearer",
+            };
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = &self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             let seconds = if matches!(self, ApiError::ProjectionBehind { .. }) { "1" } else { "5" };
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));

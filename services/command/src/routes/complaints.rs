@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::executor::{Idempotency, LoadedDirectory, Outcome};
+use crate::rate_limit::Writer;
 use crate::receipts::ComplaintReceipt;
 use crate::state::AppState;
 use ehelpdesk_shared::http::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
@@ -112,7 +113,7 @@ impl LogComplaintRequest {
         (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn log_complaint(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<LogComplaintRequest>,
 ) -> Result<Response, ApiError> {
@@ -157,7 +158,7 @@ pub struct AssignRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn assign_complaint(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<AssignRequest>,
@@ -184,7 +185,7 @@ pub struct RespondRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn respond_to_complaint(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<RespondRequest>,
@@ -208,7 +209,7 @@ pub struct MessageRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn reply_to_complaint(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<MessageRequest>,
@@ -231,7 +232,7 @@ pub struct ReferRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn refer_to_implementor(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<ReferRequest>,
@@ -258,7 +259,7 @@ pub struct EscalateRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn escalate_to_vendor(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<EscalateRequest>,
@@ -284,7 +285,7 @@ pub struct VendorUpdateRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn record_vendor_update(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<VendorUpdateRequest>,
@@ -302,7 +303,7 @@ pub async fn record_vendor_update(
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_internal_note(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<MessageRequest>,
@@ -327,7 +328,7 @@ pub struct CloseRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn close_complaint(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<CloseRequest>,
@@ -352,7 +353,7 @@ pub struct ReopenRequest {
     responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn reopen_complaint(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     ComplaintPath(id): ComplaintPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<ReopenRequest>,

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::complaints::{ActorHeaders, IdempotencyHeader};
 use crate::executor::{Idempotency, Outcome};
+use crate::rate_limit::Writer;
 use crate::receipts::StaffReceipt;
 use crate::state::AppState;
 use ehelpdesk_shared::http::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
@@ -56,7 +57,7 @@ fn roles(raw: Vec<Role>) -> Result<BTreeSet<Role>, FieldError> {
     responses((status = 201, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn register_staff(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<RegisterStaffRequest>,
 ) -> Result<Response, ApiError> {
@@ -92,7 +93,7 @@ pub struct UpdateStaffRequest {
     responses((status = 200, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_staff(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     StaffPath(id): StaffPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<UpdateStaffRequest>,
@@ -121,7 +122,7 @@ pub struct DeactivateStaffRequest {
     responses((status = 200, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn deactivate_staff(
     State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Writer(actor): Writer,
     StaffPath(id): StaffPath,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<DeactivateStaffRequest>,
