@@ -150,3 +150,13 @@ pub fn complaint(person: &Person, category: &str, title: &str) -> Value {
         "description": "Amaun yang dicaj pada baris kedua arahan bayaran tidak sama dengan amaun invois.",
     })
 }
+
+pub const OTHER_IMPLEMENTOR: Person = Person {
+    id: "impl-farid",
+    role: "implementor",
+    name: "Farid bin Kamal",
+    ic_number: "870404-03-5567",
+    email: "farid.impl@vendor.example.my",
+    phone: "017-900 5005",
+    ptj: "Pasukan Pelaksana iSPEKS",
+};

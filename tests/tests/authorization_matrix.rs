@@ -1,0 +1,243 @@
+//! docs/security.md's authorization matrix, cell by cell: every endpoint of both services
+//! against every kind of caller, each cell on a complaint of its own in the state it needs.
+
+use ehelpdesk_tests::fixtures::*;
+use ehelpdesk_tests::{CommandApp, ProjectionApp, Reply, TestDatabase, TestEventLog, projection_settings};
+use serde_json::{Value, json};
+
+/// The columns of the matrix.
+const CALLERS: [(&str, &Person); 8] = [
+    ("complainant (owner)", &COMPLAINANT),
+    ("complainant (other)", &OTHER_COMPLAINANT),
+    ("PIC (assigned)", &PIC),
+    ("PIC (other)", &OTHER_PIC),
+    ("implementor (referred)", &IMPLEMENTOR),
+    ("implementor (other)", &OTHER_IMPLEMENTOR),
+    ("admin", &ADMIN),
+    ("auditor", &AUDITOR),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Logged,
+    Assigned,
+    Referred,
+    WithVendor,
+    Closed,
+}
+
+/// What a cell expects: a success status, a refusal (status and code), or for searches
+/// whether the complaint is among the results.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    Ok(u16),
+    No(u16, &'static str),
+    Sees(bool),
+}
+use Expect::*;
+
+const F: Expect = No(403, "role_not_allowed");
+const NF: Expect = No(404, "complaint_not_found");
+
+struct Row {
+    endpoint: &'static str,
+    state: State,
+    expect: [Expect; 8],
+}
+
+fn rows() -> Vec<Row> {
+    let r = |endpoint, state, expect| Row { endpoint, state, expect };
+    let mine_only = [Ok(200), No(403, "not_your_complaint"), F, F, F, F, F, F];
+    let pic_or_admin = [F, F, Ok(200), No(403, "not_assigned_to_you"), F, F, Ok(200), F];
+    let admin_only = [F, F, F, F, F, F, Ok(200), F];
+    let readers = [F, F, F, F, F, F, Ok(200), Ok(200)];
+    let concerned = [Ok(200), NF, Ok(200), NF, Ok(200), NF, Ok(200), Ok(200)];
+    vec![
+        r("POST /v1/complaints", State::Logged, [Ok(201), No(403, "cannot_log_for_others"), F, F, F, F, Ok(201), F]),
+        r("GET /v1/complaints/{id} (command)", State::Referred, concerned),
+        r("POST /v1/complaints/{id}/assignment", State::Logged, admin_only),
+        r("POST /v1/complaints/{id}/responses", State::Assigned, pic_or_admin),
+        r("POST /v1/complaints/{id}/replies", State::Assigned, mine_only),
+        r("POST /v1/complaints/{id}/referral", State::Assigned, pic_or_admin),
+        r("POST /v1/complaints/{id}/escalation", State::Assigned, pic_or_admin),
+        r("POST /v1/complaints/{id}/vendor-updates", State::WithVendor, pic_or_admin),
+        r(
+            "POST /v1/complaints/{id}/notes",
+            State::Referred,
+            [F, F, Ok(200), No(403, "not_assigned_to_you"), Ok(200), F, Ok(200), F],
+        ),
+        r(
+            "POST /v1/complaints/{id}/closure",
+            State::Assigned,
+            [Ok(200), No(403, "not_your_complaint"), F, F, F, F, Ok(200), F],
+        ),
+        r("POST /v1/complaints/{id}/reopening", State::Closed, mine_only),
+        r("POST /v1/staff", State::Logged, [F, F, F, F, F, F, Ok(201), F]),
+        r("PATCH /v1/staff/{id}", State::Logged, admin_only),
+        r("POST /v1/staff/{id}/deactivation", State::Logged, admin_only),
+        r("GET /v1/staff/{id}", State::Logged, readers),
+        r("GET /v1/categories", State::Logged, [Ok(200); 8]),
+        r("GET /v1/inbox?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
+        r("GET /v1/inbox/badge?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
+        r("GET /v1/triage", State::Logged, readers),
+        r(
+            "GET /v1/complaints (search)",
+            State::Referred,
+            [Sees(true), Sees(false), Sees(true), Sees(false), Sees(true), Sees(false), Sees(true), Sees(true)],
+        ),
+        r("GET /v1/complaints/{id} (query)", State::Referred, concerned),
+        r("GET /v1/reports/aging", State::Logged, readers),
+        r("GET /v1/reports/resolution", State::Logged, readers),
+        r("GET /v1/outbox", State::Logged, readers),
+    ]
+}
+
+struct World {
+    command: CommandApp,
+    projection: ProjectionApp,
+    _db: TestDatabase,
+    _log: TestEventLog,
+}
+
+impl World {
+    async fn ok(&self, path: &str, who: &Person, body: Value) -> u64 {
+        let reply = self.command.post(path, who, &body).await;
+        assert!(reply.status < 300, "set-up {path}: {reply:?}");
+        reply.body["stream_sequence"].as_u64().unwrap_or(0)
+    }
+
+    /// A complaint of its own in `state`, and the sequence of its last event.
+    async fn complaint(&self, state: State) -> (String, u64) {
+        let reply =
+            self.command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Aduan matriks")).await;
+        let id = reply.body["complaint_id"].as_str().unwrap().to_owned();
+        let mut seq = reply.body["stream_sequence"].as_u64().unwrap();
+        let p = |step: &str| format!("/v1/complaints/{id}/{step}");
+        if !matches!(state, State::Logged) {
+            seq = self.ok(&p("assignment"), &ADMIN, json!({"pic_id": PIC.id})).await;
+        }
+        match state {
+            State::Referred => {
+                seq =
+                    self.ok(&p("referral"), &PIC, json!({"implementor_id": IMPLEMENTOR.id, "message": "Rujuk"})).await;
+            }
+            State::WithVendor => {
+                seq = self.ok(&p("escalation"), &PIC, json!({"vendor": "BKP", "message": "Vendor"})).await;
+            }
+            State::Closed => seq = self.ok(&p("closure"), &COMPLAINANT, json!({})).await,
+            _ => {}
+        }
+        (id, seq)
+    }
+
+    async fn attempt(&self, row: &Row, who: &Person) -> Reply {
+        let (id, seq) = self.complaint(row.state).await;
+        let unique = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let (method, path) = row.endpoint.split_once(' ').unwrap();
+        let path = path.split(' ').next().unwrap().replace("{id}", &id).replace("{pic}", PIC.id);
+        let body = match row.endpoint {
+            "POST /v1/complaints" => complaint(&COMPLAINANT, "AC", "Aduan matriks"),
+            e if e.ends_with("/assignment") => json!({"pic_id": PIC.id}),
+            e if e.ends_with("/responses") => json!({"message": "Jawapan", "status": "in_progress"}),
+            e if e.ends_with("/referral") => json!({"implementor_id": IMPLEMENTOR.id, "message": "Rujuk"}),
+            e if e.ends_with("/escalation") => json!({"vendor": "TTSB", "message": "Vendor"}),
+            e if e.ends_with("/closure") && who.role == "admin" => json!({"reason": "Ditutup oleh admin"}),
+            e if e.ends_with("/closure") => json!({}),
+            e if e.ends_with("/reopening") => json!({"reason": "Belum selesai"}),
+            "POST /v1/staff" => {
+                let mut body = OTHER_COMPLAINANT.registration(&["complainant"], &[]);
+                body["staff_id"] = json!(format!("staf-{unique}"));
+                body
+            }
+            "PATCH /v1/staff/{id}" => json!({"phone": format!("013-{}", 1_000_000 + seq % 8_000_000)}),
+            "POST /v1/staff/{id}/deactivation" => json!({"reason": "Bertukar"}),
+            _ => json!({"message": "Mesej"}),
+        };
+        // Staff rows act on a member of staff of their own, so cells do not disturb each other.
+        let path = if path.starts_with("/v1/staff/") {
+            let staff_id = format!("staf-{unique}");
+            let mut registration = OTHER_COMPLAINANT.registration(&["complainant"], &[]);
+            registration["staff_id"] = json!(staff_id);
+            self.ok("/v1/staff", &ADMIN, registration).await;
+            path.replacen(&id, &staff_id, 1)
+        } else {
+            path
+        };
+        let on_query_side = method == "GET"
+            && !row.endpoint.contains("(command)")
+            && !path.starts_with("/v1/staff")
+            && path != "/v1/categories";
+        if on_query_side {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            self.projection.get(&format!("{path}{separator}min_seq={seq}"), who).await
+        } else if method == "GET" {
+            self.command.get(&path, who).await
+        } else {
+            let method = if method == "PATCH" { reqwest::Method::PATCH } else { reqwest::Method::POST };
+            self.command.send(method, &path, who, &body, None).await
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_cell_of_the_authorization_matrix() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    for (person, roles, categories) in [
+        (&PIC, &["pic"][..], &["AC"][..]),
+        (&OTHER_PIC, &["pic"][..], &["GL"][..]),
+        (&IMPLEMENTOR, &["implementor"][..], &[][..]),
+        (&OTHER_IMPLEMENTOR, &["implementor"][..], &[][..]),
+    ] {
+        command.post("/v1/staff", &ADMIN, &person.registration(roles, categories)).await.assert_ok(201);
+    }
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    let world = World { command, projection, _db: db, _log: log };
+
+    let mut cells = 0;
+    let mut failures = vec![];
+    for row in rows() {
+        for ((caller, who), expected) in CALLERS.iter().zip(row.expect) {
+            cells += 1;
+            let reply = if row.endpoint == "GET /v1/complaints (search)" {
+                let (id, seq) = world.complaint(row.state).await;
+                let page = world.projection.get(&format!("/v1/complaints?limit=200&min_seq={seq}"), who).await;
+                let seen = page.body["items"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|r| r["complaint_id"] == id.as_str()));
+                if Sees(seen) != expected || page.status != 200 {
+                    failures.push(format!(
+                        "{} as {caller}: expected {expected:?}, saw {seen} ({})",
+                        row.endpoint, page.status
+                    ));
+                }
+                continue;
+            } else {
+                world.attempt(&row, who).await
+            };
+            let fine = match expected {
+                Ok(status) => reply.status == status,
+                No(status, code) => {
+                    reply.status == status
+                        && reply.body["code"] == code
+                        && reply.content_type() == "application/problem+json"
+                }
+                Sees(_) => false,
+            };
+            if !fine {
+                failures.push(format!(
+                    "{} as {caller}: expected {expected:?}, got {} {}",
+                    row.endpoint, reply.status, reply.body["code"]
+                ));
+            }
+        }
+    }
+    assert_eq!(cells, 24 * 8);
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells differ from docs/security.md:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
