@@ -1,0 +1,56 @@
+# eHelpdesk: `make run` and `make test` are all the set-up a Debian machine with Rust needs.
+# NATS JetStream and PostgreSQL are used where they already answer, else installed (Debian
+# packages) and started under .data/ by scripts/services.sh. `make help` lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-print-directory
+
+# Local defaults; set them in the environment (or on the command line) to use other servers.
+NATS_URL ?= nats://127.0.0.1:4222
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ehelpdesk
+export NATS_URL DATABASE_URL
+
+# With committed sqlx offline data, build from it rather than from the live database
+# (which may not be migrated yet). Override with SQLX_OFFLINE=false.
+ifneq ($(wildcard .sqlx),)
+SQLX_OFFLINE ?= true
+export SQLX_OFFLINE
+endif
+
+CARGO ?= cargo
+
+.PHONY: help run test lint services-up services-down services-status deploy-check ci
+
+help: ## list the targets
+	@echo "eHelpdesk. Usage: make <target>   (NATS_URL=$(NATS_URL), DATABASE_URL=$(DATABASE_URL))"
+	@echo
+	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | \
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-16s %s\n", $$1, $$2 }'
+
+run: ## start NATS + PostgreSQL if needed, build, run both services (Ctrl-C stops all)
+	exec scripts/run.sh
+
+test: ## start NATS + PostgreSQL if needed, then cargo test --workspace
+	exec scripts/with-services.sh $(CARGO) test --workspace
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+services-up: ## start NATS (JetStream) and PostgreSQL unless they already answer
+	scripts/services.sh up
+
+services-down: ## stop the servers services-up/run/test started (never others)
+	scripts/services.sh down
+
+services-status: ## show what answers at NATS_URL and DATABASE_URL
+	scripts/services.sh status
+
+deploy-check: ## validate deploy/: NATS configs, YAML, systemd units
+	scripts/deploy-check.sh
+
+ci: ## what CI runs (.ci/run): fmt, clippy, test, deploy-check
+	.ci/run

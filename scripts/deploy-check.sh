@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# `make deploy-check`: validates what can be validated of deploy/ without Docker or a
+# Kubernetes cluster:
+#   - every deploy/nats/*.conf passes `nats-server -c FILE -t` (the config parse test)
+#   - every YAML file parses, and compose.yaml / k8s/*.yaml have the parts they need
+#   - the env example files are KEY=value lines naming the variables the services read
+#   - the systemd units pass `systemd-analyze verify` (when systemd-analyze is present)
+#   - `docker compose config` accepts compose.yaml (when the compose plugin is present)
+# Installs what it needs (nats-server; PyYAML) when missing.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=deploy-check
+DEPLOY="$ROOT/deploy"
+failures=0
+fail() {
+    printf '[%s] FAIL: %s\n' "$LOG_TAG" "$*" >&2
+    failures=$((failures + 1))
+}
+
+# --- NATS cluster configs ---------------------------------------------------------------
+nats_bin=$(ensure_nats_server)
+shopt -s nullglob
+confs=("$DEPLOY"/nats/*.conf)
+((${#confs[@]} == 3)) || fail "expected 3 files deploy/nats/nats-{1,2,3}.conf, found ${#confs[@]}"
+for conf in "${confs[@]}"; do
+    # -t only parses: the route hosts (nats-1..3) need not resolve and nothing is created.
+    if out=$("$nats_bin" -c "$conf" -t 2>&1); then
+        say "ok   ${conf#"$ROOT"/}: $out"
+    else
+        fail "${conf#"$ROOT"/}: $out"
+    fi
+done
+
+# --- YAML (PyYAML) ----------------------------------------------------------------------
+python_with_yaml() {
+    if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
+        PY=(python3)
+        return 0
+    fi
+    local pylib="$DATA/pylib"
+    if command -v python3 >/dev/null 2>&1 && PYTHONPATH=$pylib python3 -c 'import yaml' 2>/dev/null; then
+        PY=(env "PYTHONPATH=$pylib" python3)
+        return 0
+    fi
+    if command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+        say "PyYAML missing: pip install --target .data/pylib pyyaml"
+        mkdir -p "$pylib"
+        if python3 -m pip install --quiet --disable-pip-version-check --target "$pylib" pyyaml; then
+            PY=(env "PYTHONPATH=$pylib" python3)
+            return 0
+        fi
+        warn "pip could not install PyYAML; trying the Debian package"
+    fi
+    apt_install python3-yaml
+    PY=(/usr/bin/python3)
+    "${PY[@]}" -c 'import yaml' || die "python3 cannot import yaml even after installing python3-yaml"
+}
+python_with_yaml
+
+if ! "${PY[@]}" - "$DEPLOY" <<'PYTHON'; then
+import os
+import re
+import sys
+
+import yaml
+
+deploy = sys.argv[1]
+errors = []
+
+
+def err(msg):
+    errors.append(msg)
+    print(f"[deploy-check] FAIL: {msg}", file=sys.stderr)
+
+
+def ok(msg):
+    print(f"[deploy-check] ok   {msg}")
+
+
+docs = {}
+for dirpath, _, files in os.walk(deploy):
+    for name in sorted(files):
+        if name.endswith((".yaml", ".yml")):
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, os.path.dirname(deploy))
+            try:
+                with open(path, encoding="utf-8") as f:
+                    docs[rel] = [d for d in yaml.safe_load_all(f) if d is not None]
+                ok(f"{rel}: YAML parses ({len(docs[rel])} document(s))")
+            except yaml.YAMLError as e:
+                err(f"{rel}: {e}")
+if not docs:
+    err("no YAML files under deploy/")
+
+# compose.yaml: the services, their build files, env files, mounted files, healthchecks.
+compose = docs.get("deploy/compose.yaml")
+if compose is None:
+    err("deploy/compose.yaml missing")
+else:
+    c = compose[0]
+    services = c.get("services", {})
+    for name in ["nats-1", "nats-2", "nats-3", "postgres", "command", "projection"]:
+        if name not in services:
+            err(f"compose.yaml: service {name} missing")
+    for name, svc in services.items():
+        hc = svc.get("healthcheck", {}).get("test")
+        if not (isinstance(hc, list) and hc and all(isinstance(x, str) for x in hc)):
+            err(f"compose.yaml: {name}: healthcheck.test must be a list of strings, got {hc!r}")
+        build = svc.get("build")
+        if build:
+            ctx = os.path.normpath(os.path.join(deploy, build.get("context", ".")))
+            df = os.path.join(ctx, build.get("dockerfile", "Dockerfile"))
+            if not os.path.isfile(df):
+                err(f"compose.yaml: {name}: dockerfile {df} missing")
+        env_files = svc.get("env_file", [])
+        for ef in [env_files] if isinstance(env_files, str) else env_files:
+            if not os.path.isfile(os.path.join(deploy, ef)):
+                err(f"compose.yaml: {name}: env_file {ef} missing")
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0] if isinstance(vol, str) else ""
+            if src.startswith("./") and not os.path.exists(os.path.join(deploy, src)):
+                err(f"compose.yaml: {name}: mounted file {src} missing")
+        for dep in svc.get("depends_on", {}):
+            if dep not in services:
+                err(f"compose.yaml: {name}: depends on unknown service {dep}")
+    ok("compose.yaml: services, build files, env files, mounts and healthchecks")
+
+# Kubernetes manifests.
+k8s_kinds = {}
+for rel, ds in docs.items():
+    if not rel.startswith("deploy/k8s/"):
+        continue
+    for d in ds:
+        kind = d.get("kind")
+        if not d.get("apiVersion") or not kind:
+            err(f"{rel}: a document without apiVersion/kind")
+            continue
+        if kind != "Kustomization" and not d.get("metadata", {}).get("name"):
+            err(f"{rel}: {kind} without metadata.name")
+        k8s_kinds.setdefault(kind, []).append((rel, d))
+for kind in ["Namespace", "ConfigMap", "Deployment", "Service"]:
+    if kind not in k8s_kinds:
+        err(f"deploy/k8s: no {kind}")
+for rel, d in k8s_kinds.get("Deployment", []):
+    name = d["metadata"]["name"]
+    spec = d["spec"]
+    labels = spec["template"]["metadata"].get("labels", {})
+    if any(labels.get(k) != v for k, v in spec["selector"]["matchLabels"].items()):
+        err(f"{rel}: {name}: selector does not match the pod labels")
+    for ctr in spec["template"]["spec"]["containers"]:
+        rp = ctr.get("readinessProbe", {}).get("httpGet", {}).get("path")
+        lp = ctr.get("livenessProbe", {}).get("httpGet", {}).get("path")
+        if rp != "/readyz" or lp != "/healthz":
+            err(f"{rel}: {name}: want readiness /readyz and liveness /healthz, got {rp} and {lp}")
+        if not ctr.get("resources", {}).get("requests"):
+            err(f"{rel}: {name}: no resource requests")
+for rel, d in k8s_kinds.get("Kustomization", []):
+    for res in d.get("resources", []):
+        if not os.path.exists(os.path.join(os.path.dirname(os.path.join(os.path.dirname(deploy), rel)), res)):
+            err(f"{rel}: resource {res} missing")
+if "Deployment" in k8s_kinds:
+    ok("k8s: kinds, names, selectors, probes, resources, kustomization resources")
+
+# Env example files: KEY=value lines, known names, what each service needs.
+common = {"NATS_URL", "STREAM_NAME", "SUBJECT_PREFIX", "STREAM_REPLICAS", "DUPLICATE_WINDOW_SECS",
+          "LOG_FORMAT", "RUST_LOG"}
+want = {  # must be set in the example files
+    "command": common | {"COMMAND_ADDR", "AGGREGATE_CACHE_SIZE"},
+    "projection": common | {"DATABASE_URL", "PROJECTION_ADDR"},
+}
+auth = {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
+        "DEV_ACTOR_HEADERS"}
+allowed = {  # may be set: every other variable the services read (README's table)
+    "command": want["command"] | auth | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST"},
+    "projection": want["projection"] | auth | {
+        "READ_MODEL_SCHEMA", "CONSUMER_NAME", "BATCH_SIZE", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
+        "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS"},
+}
+for svc, names in want.items():
+    rel = f"env/{svc}.env.example"
+    path = os.path.join(deploy, rel)
+    if not os.path.isfile(path):
+        err(f"deploy/{rel} missing")
+        continue
+    seen = set()
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S*)", line)
+            if not m:
+                err(f"deploy/{rel}:{n}: not KEY=value without spaces or quotes: {line!r}")
+                continue
+            seen.add(m.group(1))
+    if seen - allowed[svc]:
+        err(f"deploy/{rel}: unknown variables {sorted(seen - allowed[svc])}")
+    if names - seen:
+        err(f"deploy/{rel}: missing {sorted(names - seen)}")
+    ok(f"deploy/{rel}: {len(seen)} variables")
+
+# The Kubernetes ConfigMap sets only variables the services read (DATABASE_URL: Secret).
+for rel, d in k8s_kinds.get("ConfigMap", []):
+    keys = set(d.get("data", {}))
+    unknown = keys - allowed["command"] - allowed["projection"]
+    if unknown:
+        err(f"{rel}: unknown variables {sorted(unknown)}")
+    for secret in ("DATABASE_URL", "JWT_HS256_SECRET"):
+        if secret in keys:
+            err(f"{rel}: {secret} is a secret; it belongs in a Secret, not the ConfigMap")
+
+sys.exit(1 if errors else 0)
+PYTHON
+    failures=$((failures + 1))
+fi
+
+# --- Dockerfiles (no linter here: the essentials) ---------------------------------------
+for svc in command projection; do
+    df="$DEPLOY/docker/$svc.Dockerfile"
+    if [[ ! -f $df ]]; then
+        fail "deploy/docker/$svc.Dockerfile missing"
+        continue
+    fi
+    missing=()
+    grep -qE '^FROM .+ AS builder' "$df" || missing+=("a builder stage")
+    grep -qE '^FROM debian:.*slim' "$df" || missing+=("a debian-slim runtime stage")
+    grep -qE '^USER [^0r]' "$df" || missing+=("a non-root USER")
+    grep -qE '^EXPOSE [0-9]+' "$df" || missing+=("EXPOSE")
+    grep -q "ehelpdesk-$svc" "$df" || missing+=("the ehelpdesk-$svc binary")
+    if ((${#missing[@]})); then
+        fail "deploy/docker/$svc.Dockerfile lacks: ${missing[*]}"
+    else
+        say "ok   deploy/docker/$svc.Dockerfile: builder, debian-slim runtime, non-root user, EXPOSE"
+    fi
+done
+
+# --- systemd units ----------------------------------------------------------------------
+units=("$DEPLOY"/systemd/*.service)
+((${#units[@]} == 2)) || fail "expected 2 units in deploy/systemd, found ${#units[@]}"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    for unit in "${units[@]}"; do
+        # verify insists that ExecStart's program exists; the binaries are installed
+        # only on the target machine, so check a copy that starts /bin/true instead.
+        sed -E 's#^(ExecStart=)/usr/local/bin/(ehelpdesk-[a-z]+)#\1/bin/true \2#' "$unit" >"$tmp/${unit##*/}"
+        if out=$(systemd-analyze verify "$tmp/${unit##*/}" 2>&1) && [[ -z $out ]]; then
+            say "ok   ${unit#"$ROOT"/}: systemd-analyze verify is silent"
+        else
+            fail "${unit#"$ROOT"/}: systemd-analyze verify: ${out//$tmp\//}"
+        fi
+    done
+else
+    say "skip deploy/systemd/*.service: systemd-analyze is not installed here"
+fi
+
+# --- docker compose ---------------------------------------------------------------------
+if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    if out=$(docker compose -f "$DEPLOY/compose.yaml" config --quiet 2>&1); then
+        say "ok   deploy/compose.yaml: docker compose config accepts it"
+    else
+        fail "deploy/compose.yaml: docker compose config: $out"
+    fi
+else
+    say "skip docker compose config: the docker compose plugin is not installed here"
+fi
+
+if ((failures)); then
+    die "$failures group(s) of checks failed; see the FAIL lines above"
+fi
+say "all deploy checks passed"

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# `make run`: NATS and PostgreSQL up, release build, both services in the foreground.
+# Ctrl-C (or SIGTERM) stops both services and whatever this run had to start.
+#
+# Environment: NATS_URL, DATABASE_URL, COMMAND_ADDR (127.0.0.1:8080), PROJECTION_ADDR
+# (127.0.0.1:8081) and every other setting of the services, passed through unchanged.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=run
+
+export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ehelpdesk}
+export COMMAND_ADDR=${COMMAND_ADDR:-127.0.0.1:8080}
+export PROJECTION_ADDR=${PROJECTION_ADDR:-127.0.0.1:8081}
+BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+
+# host and port a client uses to reach a listen address (0.0.0.0 and [::] mean this machine)
+split_addr() {
+    local addr=$1
+    ADDR_PORT=${addr##*:}
+    ADDR_HOST=${addr%:*}
+    ADDR_HOST=${ADDR_HOST#[}
+    ADDR_HOST=${ADDR_HOST%]}
+    case $ADDR_HOST in 0.0.0.0 | "" | "::") ADDR_HOST=127.0.0.1 ;; esac
+    URL_HOST=$ADDR_HOST
+    [[ $URL_HOST == *:* ]] && URL_HOST="[$URL_HOST]"
+    return 0
+}
+
+mkdir -p "$DATA"
+session=$(mktemp "$DATA/session.XXXXXX")
+cmd_pid="" proj_pid="" build_pid=""
+
+stop_child() { # NAME PID
+    local name=$1 pid=$2 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    say "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do # 15 s to finish requests in flight
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "$name (pid $pid) still runs after 15 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    trap '' INT # a second Ctrl-C must not cut the clean-up short
+    if [[ -n $build_pid ]]; then # cargo and its rustc processes: their own process group
+        say "stopping cargo build"
+        kill -TERM -- "-$build_pid" 2>/dev/null || kill -TERM "$build_pid" 2>/dev/null || true
+        wait "$build_pid" 2>/dev/null || true
+    fi
+    [[ -n $proj_pid ]] && stop_child ehelpdesk-projection "$proj_pid"
+    [[ -n $cmd_pid ]] && stop_child ehelpdesk-command "$cmd_pid"
+    "$ROOT/scripts/services.sh" down --session "$session" || rc=1
+    rm -f "$session"
+    say "stopped"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; exit 130' INT
+trap 'exit 143' TERM
+
+for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR"; do
+    split_addr "$addr"
+    if tcp_open "$ADDR_HOST" "$ADDR_PORT"; then
+        die "something already listens on $ADDR_HOST:$ADDR_PORT (an eHelpdesk service from another 'make run'?);" \
+            "stop it, or choose other addresses with COMMAND_ADDR / PROJECTION_ADDR"
+    fi
+done
+
+"$ROOT/scripts/services.sh" up --session "$session"
+
+say "building the services (cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection)"
+# In the background (its own process group) and waited for, so that Ctrl-C or SIGTERM
+# is acted on at once: bash runs traps only between foreground commands.
+setsid cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection </dev/null &
+build_pid=$!
+rc=0
+wait "$build_pid" || rc=$?
+build_pid=""
+((rc == 0)) || die "cargo build failed (status $rc)"
+
+say "starting ehelpdesk-command on $COMMAND_ADDR"
+"$BIN_DIR/ehelpdesk-command" </dev/null &
+cmd_pid=$!
+say "starting ehelpdesk-projection on $PROJECTION_ADDR"
+"$BIN_DIR/ehelpdesk-projection" </dev/null &
+proj_pid=$!
+
+# Each service listens within seconds (the command service also when NATS is slow: it
+# then answers 503 until the stream is set up). A service that exits is reported, and
+# the projection exiting does not stop the run.
+proj_note=""
+projection_exited() {
+    local rc=0
+    wait "$proj_pid" || rc=$?
+    proj_pid=""
+    proj_note="not running: ehelpdesk-projection exited with status $rc (see its output above)"
+    if ((rc == 2)); then proj_note+="; today it is a placeholder, the read side is not built yet"; fi
+    warn "$proj_note. The command service keeps running."
+}
+
+wait_listening() { # NAME PID ADDR -> 0 listening, 1 exited, 2 timed out
+    local name=$1 pid=$2 deadline=$((SECONDS + 90))
+    split_addr "$3"
+    until tcp_open "$ADDR_HOST" "$ADDR_PORT"; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if ((SECONDS >= deadline)); then
+            warn "$name does not listen on $ADDR_HOST:$ADDR_PORT after 90 s; still waiting for it"
+            return 2
+        fi
+        sleep 0.3
+    done
+}
+
+cmd_state=0
+wait_listening ehelpdesk-command "$cmd_pid" "$COMMAND_ADDR" || cmd_state=$?
+if ((cmd_state == 1)); then
+    rc=0
+    wait "$cmd_pid" || rc=$?
+    cmd_pid=""
+    die "ehelpdesk-command exited with status $rc (see its output above)"
+fi
+proj_state=0
+wait_listening ehelpdesk-projection "$proj_pid" "$PROJECTION_ADDR" || proj_state=$?
+((proj_state == 1)) && projection_exited
+
+split_addr "$COMMAND_ADDR"
+cmd_url="http://$URL_HOST:$ADDR_PORT"
+cmd_ready=$(http_status "$ADDR_HOST" "$ADDR_PORT" /readyz || echo "no answer")
+split_addr "$PROJECTION_ADDR"
+proj_url="http://$URL_HOST:$ADDR_PORT"
+{
+    echo
+    echo "  eHelpdesk is running. Ctrl-C stops it (and the servers this run started)."
+    echo
+    echo "  command API   $cmd_url          GET /readyz: $cmd_ready"
+    echo "     OpenAPI    $cmd_url/openapi.json"
+    if [[ -n $proj_note ]]; then
+        echo "  query API     $proj_url          $proj_note"
+    else
+        echo "  query API     $proj_url          GET /readyz: $(http_status "$ADDR_HOST" "$ADDR_PORT" /readyz || echo "no answer")"
+    fi
+    echo "     OpenAPI    $proj_url/openapi.json"
+    echo
+    echo "  NATS_URL=$NATS_URL"
+    echo "  DATABASE_URL=$(sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"
+    echo
+}
+
+while :; do
+    if ! kill -0 "$cmd_pid" 2>/dev/null; then
+        rc=0
+        wait "$cmd_pid" || rc=$?
+        cmd_pid=""
+        warn "ehelpdesk-command exited with status $rc; stopping"
+        exit "$rc"
+    fi
+    if [[ -n $proj_pid ]] && ! kill -0 "$proj_pid" 2>/dev/null; then
+        projection_exited
+    fi
+    sleep 1 &
+    wait $! || true
+done
