@@ -157,9 +157,8 @@ impl<S: Send + Sync> FromRequestParts<S> for StaffPath {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("not_found"))?;
-        StaffId::parse("staff_id", &raw)
-            .map(StaffPath)
-            .map_err(|_| ApiError::Domain(crate::error::DomainError::StaffNotFound(raw)))
+        // Not a staff id, so nobody by that id: 404, without echoing the raw text back.
+        StaffId::parse("staff_id", &raw).map(StaffPath).map_err(|_| ApiError::NotFound("staff_not_found"))
     }
 }
 
