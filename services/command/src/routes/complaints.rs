@@ -70,7 +70,7 @@ pub struct LogComplaintRequest {
 }
 
 impl LogComplaintRequest {
-    fn into_command(self, actor: &Actor, number: String) -> Result<LogComplaint, FieldError> {
+    pub fn into_command(self, actor: &Actor, number: String) -> Result<LogComplaint, FieldError> {
         let c = self.complainant;
         let id = match c.id {
             Some(raw) => StaffId::parse("complainant.id", &raw)?,
