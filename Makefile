@@ -33,7 +33,10 @@ help: ## list the targets
 run: ## start NATS + PostgreSQL if needed, build, run both services (Ctrl-C stops all)
 	exec scripts/run.sh
 
-test: ## start NATS + PostgreSQL if needed, then cargo test --workspace
+# The end-to-end tests start the built service binaries (target/debug/ehelpdesk-*), which
+# `cargo test` alone does not build for another package: build them first.
+test: ## build the binaries, start NATS + PostgreSQL if needed, cargo test --workspace
+	$(CARGO) build --workspace --bins
 	exec scripts/with-services.sh $(CARGO) test --workspace
 
 lint: ## cargo fmt --check and clippy with warnings as errors
