@@ -232,6 +232,7 @@ pub mod limits {
     pub const NAME: (usize, usize) = (2, 150);
     pub const PTJ: (usize, usize) = (2, 150);
     pub const VENDOR_LOG_NUMBER: (usize, usize) = (1, 64);
+    pub const REFERENCE: (usize, usize) = (1, 64);
     pub const REASON: (usize, usize) = (3, 1000);
 }
 

@@ -318,6 +318,7 @@ mod tests {
                 title: text("Tajuk\r\nBcc: someone@example.com"),
                 description: text("Keterangan aduan yang cukup panjang."),
                 channel: ehelpdesk_shared::complaint::Channel::Web,
+                reference: None,
             }),
             actor("pengadu-ali", Role::Complainant),
         );

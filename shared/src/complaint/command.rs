@@ -34,6 +34,7 @@ pub struct LogComplaint {
     pub title: Text,
     pub description: Text,
     pub channel: Channel,
+    pub reference: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

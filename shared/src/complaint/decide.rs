@@ -66,6 +66,7 @@ impl Aggregate for Complaint {
                     title: log.title.clone(),
                     description: log.description.clone(),
                     channel: log.channel,
+                    reference: log.reference.clone(),
                 })]);
             }
             (Some(_), ComplaintCommand::Log(_)) => return Err(DomainError::ComplaintExists),

@@ -76,6 +76,7 @@ pub enum ClosedBy {
     Admin,
 }
 
+/// Version 2 added `reference`; version 1 events are upcast with no reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComplaintLogged {
     pub number: String,
@@ -84,6 +85,8 @@ pub struct ComplaintLogged {
     pub title: Text,
     pub description: Text,
     pub channel: Channel,
+    /// The iSPEKS document the complaint is about (voucher, bill, pay-slip month...), if any.
+    pub reference: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,13 +204,29 @@ impl DomainEvent for ComplaintEvent {
     }
 
     fn current_version(event_type: &str) -> Option<u32> {
-        Self::TYPES.contains(&event_type).then_some(1)
+        match event_type {
+            "ComplaintLogged" => Some(2),
+            other => Self::TYPES.contains(&other).then_some(1),
+        }
     }
 
-    fn decode(event_type: &str, version: u32, data: Value) -> Result<Self, DecodeError> {
+    fn decode(event_type: &str, version: u32, mut data: Value) -> Result<Self, DecodeError> {
         let current = Self::current_version(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.into()))?;
-        // Upcasts of older versions go here, one match arm per (type, version).
-        if version != current {
+        // Upcasts: one arm per (type, old version), each bringing the payload one version up.
+        // Events are never rewritten in the log; they are read through these forever.
+        let mut at = version;
+        while at < current {
+            match (event_type, at) {
+                ("ComplaintLogged", 1) => {
+                    if let Some(map) = data.as_object_mut() {
+                        map.insert("reference".into(), Value::Null);
+                    }
+                }
+                _ => break,
+            }
+            at += 1;
+        }
+        if at != current || version == 0 {
             return Err(DecodeError::UnknownVersion { event_type: event_type.into(), version });
         }
         Ok(serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))?)

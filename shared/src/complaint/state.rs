@@ -33,6 +33,9 @@ pub struct Complaint {
     pub title: Text,
     pub description: Text,
     pub channel: Channel,
+    /// The iSPEKS document the complaint is about, if given (ComplaintLogged v2).
+    #[serde(default)]
+    pub reference: Option<Text>,
     pub logged_by: Actor,
     pub status: Status,
     pub pic: Option<StaffRef>,
@@ -68,6 +71,7 @@ impl Complaint {
                     title: e.title.clone(),
                     description: e.description.clone(),
                     channel: e.channel,
+                    reference: e.reference.clone(),
                     logged_by: recorded.actor.clone(),
                     status: Status::New,
                     pic: None,

@@ -98,6 +98,7 @@ fn log_command(owner_id: &str, channel: Channel) -> ComplaintCommand {
         title: text("Amaun salah pada baris arahan bayaran"),
         description: text("Amaun yang dicaj pada baris kedua tidak sama dengan invois."),
         channel,
+        reference: Some(text("BV-2026-0101")),
     }))
 }
 
@@ -517,7 +518,8 @@ fn every_event_type_round_trips_through_its_wire_form() {
     all.sort();
     assert_eq!(seen, all, "the flow above writes every event type");
     for r in &w.log {
-        let decoded = ComplaintEvent::decode(r.event.event_type(), 1, r.event.to_data()).unwrap();
+        let version = ComplaintEvent::current_version(r.event.event_type()).unwrap();
+        let decoded = ComplaintEvent::decode(r.event.event_type(), version, r.event.to_data()).unwrap();
         assert_eq!(decoded, r.event);
     }
 }

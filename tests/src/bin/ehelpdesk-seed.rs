@@ -87,6 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     title: text(&format!("Aduan ujian nombor {n}")),
                     description: text("Amaun pada baris arahan bayaran tidak sama dengan invois."),
                     channel: Channel::Web,
+                    reference: Some(text(&format!("BV-2026-{n:06}"))),
                 }),
             ),
             (

@@ -67,6 +67,9 @@ pub struct LogComplaintRequest {
     pub description: String,
     /// Defaults to `web`; only an admin logs by phone, e-mail or walk-in.
     pub channel: Option<Channel>,
+    /// The iSPEKS document concerned (voucher, bill, pay-slip month...), if any.
+    #[schema(example = "BV-2026-0101")]
+    pub reference: Option<String>,
 }
 
 impl LogComplaintRequest {
@@ -97,6 +100,7 @@ impl LogComplaintRequest {
             title: text("title", &self.title, limits::TITLE)?,
             description: text("description", &self.description, limits::DESCRIPTION)?,
             channel: self.channel.unwrap_or(Channel::Web),
+            reference: optional_text("reference", self.reference, limits::REFERENCE)?,
         })
     }
 }
