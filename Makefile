@@ -22,7 +22,7 @@ endif
 
 CARGO ?= cargo
 
-.PHONY: help run test lint services-up services-down services-status deploy-check ci
+.PHONY: help run demo token test lint fuzz services-up services-down services-status deploy-check ci
 
 help: ## list the targets
 	@echo "eHelpdesk. Usage: make <target>   (NATS_URL=$(NATS_URL), DATABASE_URL=$(DATABASE_URL))"
@@ -32,6 +32,23 @@ help: ## list the targets
 
 run: ## start NATS + PostgreSQL if needed, build, run both services (Ctrl-C stops all)
 	exec scripts/run.sh
+
+demo: ## walk the flow of domain.md against a running system (make run in another terminal)
+	JWT_HS256_SECRET="$$(scripts/dev-secret.sh)" $(CARGO) run --release -q -p ehelpdesk-tests --bin ehelpdesk-demo
+
+ID ?= admin-siti
+ROLE ?= admin
+NAME ?= Siti Admin
+token: ## mint a development token: make token ID=pic-aminah ROLE=pic NAME="Aminah"
+	@JWT_HS256_SECRET="$$(scripts/dev-secret.sh)" $(CARGO) run --release -q -p ehelpdesk-shared --bin ehelpdesk-token -- "$(ID)" "$(ROLE)" "$(NAME)"
+
+FUZZ_SECONDS ?= 60
+fuzz: ## fuzz event and command decoding, FUZZ_SECONDS each (installs cargo-fuzz if missing)
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for target in decode_event decode_command; do \
+		mkdir -p corpus/$$target && cp -n seeds/$$target/* corpus/$$target/ ; \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) ; \
+	done
 
 # The end-to-end tests start the built service binaries (target/debug/ehelpdesk-*), which
 # `cargo test` alone does not build for another package: build them first.

@@ -77,6 +77,11 @@ for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR"; do
     fi
 done
 
+# Tokens: the services and `make token` / `make demo` share one development secret.
+export JWT_HS256_SECRET=${JWT_HS256_SECRET:-$("$ROOT/scripts/dev-secret.sh")}
+say "development token secret (JWT_HS256_SECRET, kept in .data/jwt-secret): $JWT_HS256_SECRET"
+say "mint a token with: make token ID=pic-aminah ROLE=pic NAME='Aminah binti Yusof'"
+
 "$ROOT/scripts/services.sh" up --session "$session"
 
 say "building the services (cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection)"
