@@ -3,9 +3,12 @@
 //!
 //! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
 //! batch) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
-//! [`routes`] serve the models; [`relay`] publishes the outbox; [`rebuild`] replays it all.
+//! [`routes`] serve the models; [`relay`] publishes the outbox; [`rebuild`] replays it all;
+//! [`audit`], [`verify`] and [`audit_routes`] serve auditors straight from the log.
 
 pub mod apply;
+pub mod audit;
+pub mod audit_routes;
 pub mod calendar;
 pub mod configuration;
 pub mod consumer;
@@ -18,3 +21,4 @@ pub mod relay;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod verify;

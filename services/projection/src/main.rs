@@ -1,9 +1,11 @@
 use ehelpdesk_projection::configuration::Settings;
 use ehelpdesk_projection::startup::Application;
 
-const USAGE: &str = "usage: ehelpdesk-projection [serve | rebuild]
+const USAGE: &str = "usage: ehelpdesk-projection [serve | rebuild | verify]
   serve    project the event stream into PostgreSQL and serve the query API (default)
-  rebuild  build every read model afresh from stream sequence 1 and swap it in";
+  rebuild  build every read model afresh from stream sequence 1 and swap it in
+  verify   replay the log and compare every complaint with its read-model row and timeline;
+           exits 1 on any difference";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,6 +25,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 report.elapsed.as_secs_f64(),
                 report.events_per_second()
             );
+        }
+        "verify" => {
+            let pool = ehelpdesk_projection::db::connect(&settings.database_url, &settings.schema, 2).await?;
+            let client = async_nats::connect(&settings.event_log.nats_url).await?;
+            let jetstream = async_nats::jetstream::new(client);
+            let report = ehelpdesk_projection::verify::verify(&pool, &jetstream, &settings.event_log).await?;
+            println!(
+                "verified {} complaints against {} events (checkpoint {}): {} differences",
+                report.complaints,
+                report.events,
+                report.checkpoint,
+                report.differences.len()
+            );
+            for d in &report.differences {
+                println!("  {}: {}", d.complaint_id, d.what);
+            }
+            if !report.is_clean() {
+                std::process::exit(1);
+            }
         }
         "-h" | "--help" | "help" => println!("{USAGE}"),
         other => {

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes;
+use crate::{audit_routes, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,8 +14,11 @@ use crate::routes;
     paths(
         routes::healthz, routes::readyz, routes::inbox, routes::badge, routes::triage, routes::search_complaints,
         routes::complaint_detail, routes::aging_report, routes::resolution_report, routes::outbox,
+        audit_routes::complaint_history, audit_routes::complaint_state, audit_routes::staff_history,
+        audit_routes::staff_state, audit_routes::verify_read_models, audit_routes::export_events,
+        audit_routes::export_timeline,
     ),
-    tags((name = "inbox"), (name = "complaints"), (name = "reports"), (name = "notifications"), (name = "probes"))
+    tags((name = "inbox"), (name = "complaints"), (name = "reports"), (name = "notifications"), (name = "audit"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

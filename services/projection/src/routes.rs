@@ -13,6 +13,7 @@ use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit_routes;
 use crate::queries::{self, AgingRow, ComplaintRow, GroupBy, OutboxRow, ResolutionRow, Search, TimelineEntry};
 use crate::state::{AppState, database_error};
 
@@ -29,6 +30,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports/aging", get(aging_report))
         .route("/v1/reports/resolution", get(resolution_report))
         .route("/v1/outbox", get(outbox))
+        .route("/v1/audit/complaints/{id}/history", get(audit_routes::complaint_history))
+        .route("/v1/audit/complaints/{id}/state", get(audit_routes::complaint_state))
+        .route("/v1/audit/staff/{id}/history", get(audit_routes::staff_history))
+        .route("/v1/audit/staff/{id}/state", get(audit_routes::staff_state))
+        .route("/v1/audit/verify", get(audit_routes::verify_read_models))
+        .route("/v1/audit/export/events.jsonl", get(audit_routes::export_events))
+        .route("/v1/audit/export/timeline.csv", get(audit_routes::export_timeline))
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -381,6 +389,8 @@ pub struct Readiness {
     pub stream_sequence: Option<u64>,
     /// Events not yet applied.
     pub consumer_lag: Option<u64>,
+    /// The stream denies deleting and purging messages, as auditors rely on.
+    pub append_only: Option<bool>,
 }
 
 /// Ready when PostgreSQL and NATS answer; the body tells how far behind the projection is.
@@ -388,11 +398,14 @@ pub struct Readiness {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let applied = crate::db::checkpoint(&state.pool).await;
     let nats = format!("{:?}", state.client.connection_state()).to_lowercase();
-    let stream = match state.jetstream.get_stream(&state.settings.event_log.stream).await {
-        Ok(mut s) => s.info().await.ok().map(|i| i.state.last_sequence),
+    let info = match state.jetstream.get_stream(&state.settings.event_log.stream).await {
+        Ok(mut s) => s.info().await.ok().cloned(),
         Err(_) => None,
     };
-    let ready = applied.is_ok() && stream.is_some();
+    let stream = info.as_ref().map(|i| i.state.last_sequence);
+    let append_only = info.as_ref().map(|i| i.config.deny_delete && i.config.deny_purge);
+    // An event log that can be edited is not one auditors can trust: not ready.
+    let ready = applied.is_ok() && stream.is_some() && append_only == Some(true);
     let applied = applied.ok();
     let lag = match (stream, applied) {
         (Some(s), Some(a)) => Some(s.saturating_sub(a)),
@@ -405,6 +418,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         applied_sequence: applied,
         stream_sequence: stream,
         consumer_lag: lag,
+        append_only,
     };
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

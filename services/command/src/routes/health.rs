@@ -24,6 +24,9 @@ pub struct Readiness {
     pub stream: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_messages: Option<u64>,
+    /// The stream denies deleting and purging messages, as auditors rely on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub append_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
@@ -39,13 +42,31 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         Err(e) => Err(e.to_string()),
     };
     let (code, readiness) = match checked {
-        Ok(info) => (
+        Ok(info) if info.config.deny_delete && info.config.deny_purge => (
             StatusCode::OK,
-            Readiness { ready: true, nats, stream, stream_messages: Some(info.state.messages), problem: None },
+            Readiness {
+                ready: true,
+                nats,
+                stream,
+                stream_messages: Some(info.state.messages),
+                append_only: Some(true),
+                problem: None,
+            },
+        ),
+        Ok(info) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Readiness {
+                ready: false,
+                nats,
+                stream,
+                stream_messages: Some(info.state.messages),
+                append_only: Some(false),
+                problem: Some("the stream allows deleting or purging events".into()),
+            },
         ),
         Err(problem) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Readiness { ready: false, nats, stream, stream_messages: None, problem: Some(problem) },
+            Readiness { ready: false, nats, stream, stream_messages: None, append_only: None, problem: Some(problem) },
         ),
     };
     (code, Json(readiness))

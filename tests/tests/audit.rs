@@ -1,0 +1,260 @@
+//! Auditors: histories and time travel from the log, verification of the read models,
+//! exports, old event versions, and a log that cannot be edited.
+
+use ehelpdesk_tests::fixtures::*;
+use ehelpdesk_tests::{CommandApp, ProjectionApp, TestDatabase, TestEventLog, projection_settings};
+use serde_json::{Value, json};
+
+struct Stack {
+    projection: ProjectionApp,
+    command: CommandApp,
+    db: TestDatabase,
+    log: TestEventLog,
+}
+
+async fn stack() -> Stack {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
+    command.post("/v1/staff", &ADMIN, &IMPLEMENTOR.registration(&["implementor"], &[])).await.assert_ok(201);
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    Stack { projection, command, db, log }
+}
+
+/// The flow of domain.md; returns the complaint id and each step's (name, sequence).
+async fn flow(s: &Stack) -> (String, Vec<(&'static str, u64)>) {
+    let filed =
+        s.command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Aduan untuk juruaudit")).await;
+    let filed = filed.assert_ok(201).clone();
+    let id = filed["complaint_id"].as_str().unwrap().to_owned();
+    let mut steps = vec![("logged", filed["stream_sequence"].as_u64().unwrap())];
+    let p = |step: &str| format!("/v1/complaints/{id}/{step}");
+    for (name, who, path, body) in [
+        ("assigned", &ADMIN, p("assignment"), json!({"pic_id": PIC.id})),
+        ("awaiting", &PIC, p("responses"), json!({"message": "Sila hantar baucar.", "status": "awaiting_complainant"})),
+        ("replied", &COMPLAINANT, p("replies"), json!({"message": "BV-1"})),
+        ("referred", &PIC, p("referral"), json!({"implementor_id": IMPLEMENTOR.id, "message": "Semak"})),
+        (
+            "escalated",
+            &PIC,
+            p("escalation"),
+            json!({"vendor": "TTSB", "vendor_log_number": "T-42", "message": "Vendor"}),
+        ),
+        ("pending_closure", &PIC, p("responses"), json!({"message": "Selesai.", "status": "pending_closure"})),
+        ("closed", &COMPLAINANT, p("closure"), json!({"rating": 4})),
+    ] {
+        let reply = s.command.post(&path, who, &body).await;
+        steps.push((name, reply.assert_ok(200)["stream_sequence"].as_u64().unwrap()));
+    }
+    (id, steps)
+}
+
+#[tokio::test]
+async fn history_and_the_state_as_it_stood_at_every_step() {
+    let s = stack().await;
+    let (id, steps) = flow(&s).await;
+    let history = s.projection.get(&format!("/v1/audit/complaints/{id}/history"), &AUDITOR).await;
+    let events = history.assert_ok(200)["events"].as_array().unwrap().clone();
+    let sequences: Vec<u64> = events.iter().map(|e| e["sequence"].as_u64().unwrap()).collect();
+    assert_eq!(sequences, steps.iter().map(|(_, seq)| *seq).collect::<Vec<_>>());
+    assert_eq!(events[0]["type"], "ComplaintLogged");
+    assert_eq!((events[0]["version"].as_u64(), events[0]["written_version"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(events[1]["actor"]["id"], ADMIN.id);
+    assert!(events.iter().all(|e| e["written_at"].is_string() && e["msg_id"].is_string()));
+
+    let expected = [
+        ("logged", "new"),
+        ("assigned", "assigned"),
+        ("awaiting", "awaiting_complainant"),
+        ("replied", "in_progress"),
+        ("referred", "with_implementor"),
+        ("escalated", "with_vendor"),
+        ("pending_closure", "pending_closure"),
+        ("closed", "closed"),
+    ];
+    for ((name, seq), (_, status)) in steps.iter().zip(expected) {
+        let at = s.projection.get(&format!("/v1/audit/complaints/{id}/state?as_of_seq={seq}"), &ADMIN).await;
+        let at = at.assert_ok(200);
+        assert_eq!(at["state"]["status"], status, "after {name}");
+        assert_eq!(at["last_sequence"], *seq);
+        // The same moment by time: the event's own occurred_at.
+        let when = events.iter().find(|e| e["sequence"] == *seq).unwrap()["occurred_at"].as_str().unwrap().to_owned();
+        let by_time = s
+            .projection
+            .get(&format!("/v1/audit/complaints/{id}/state?as_of={}", when.replace('+', "%2B")), &ADMIN)
+            .await;
+        assert_eq!(by_time.assert_ok(200)["state"]["status"], status, "at {when}");
+    }
+    let before =
+        s.projection.get(&format!("/v1/audit/complaints/{id}/state?as_of=2020-01-01T00:00:00Z"), &AUDITOR).await;
+    assert_eq!(before.assert_ok(200)["state"], Value::Null, "it did not exist yet");
+    let mid = s.projection.get(&format!("/v1/audit/complaints/{id}/state?as_of_seq={}", steps[5].1), &AUDITOR).await;
+    assert_eq!(mid.assert_ok(200)["state"]["vendor_log_number"], "T-42");
+    assert_eq!(mid.body["state"]["closed_at"], Value::Null);
+
+    // Who may audit, and what does not exist.
+    s.projection.get(&format!("/v1/audit/complaints/{id}/history"), &PIC).await.assert_problem(403, "role_not_allowed");
+    s.projection
+        .get(&format!("/v1/audit/complaints/{id}/history"), &COMPLAINANT)
+        .await
+        .assert_problem(403, "role_not_allowed");
+    s.projection
+        .get(&format!("/v1/audit/complaints/{}/history", uuid::Uuid::now_v7()), &AUDITOR)
+        .await
+        .assert_problem(404, "complaint_not_found");
+    s.projection
+        .get(&format!("/v1/audit/complaints/{id}/state?as_of_seq=1&as_of=2026-01-01T00:00:00Z"), &AUDITOR)
+        .await
+        .assert_problem(400, "invalid_query");
+}
+
+#[tokio::test]
+async fn staff_directory_history() {
+    let s = stack().await;
+    let update = s
+        .command
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/staff/{}", PIC.id),
+            &ADMIN,
+            &json!({"categories": ["AC", "GL"]}),
+            None,
+        )
+        .await;
+    let updated_at = update.assert_ok(200)["stream_sequence"].as_u64().unwrap();
+    s.command
+        .post(&format!("/v1/staff/{}/deactivation", PIC.id), &ADMIN, &json!({"reason": "Bersara"}))
+        .await
+        .assert_ok(200);
+    let history = s.projection.get(&format!("/v1/audit/staff/{}/history", PIC.id), &AUDITOR).await;
+    let types: Vec<String> = history.assert_ok(200)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(types, ["StaffRegistered", "StaffUpdated", "StaffDeactivated"]);
+    let then = s.projection.get(&format!("/v1/audit/staff/{}/state?as_of_seq={updated_at}", PIC.id), &AUDITOR).await;
+    let then = then.assert_ok(200);
+    assert_eq!(then["state"]["active"], true);
+    assert_eq!(then["state"]["categories"], json!(["AC", "GL"]));
+    let now = s.projection.get(&format!("/v1/audit/staff/{}/state", PIC.id), &AUDITOR).await;
+    assert_eq!(now.assert_ok(200)["state"]["active"], false);
+    s.projection.get("/v1/audit/staff/nobody/history", &AUDITOR).await.assert_problem(404, "staff_not_found");
+}
+
+#[tokio::test]
+async fn verify_passes_on_a_clean_run_and_names_a_corrupted_row() {
+    let s = stack().await;
+    let (id, steps) = flow(&s).await;
+    flow(&s).await;
+    let last = steps.last().unwrap().1;
+    s.projection.get(&format!("/v1/complaints/{id}?min_seq={}", last + 100), &ADMIN).await; // let the second flow land
+    let clean = s.projection.get("/v1/audit/verify", &AUDITOR).await;
+    let clean = clean.assert_ok(200).clone();
+    assert_eq!(clean["differences"], json!([]), "{clean}");
+    assert_eq!(clean["complaints"], 2);
+
+    let pool = s.db.read_models().await;
+    sqlx::query("UPDATE complaints SET status = 'in_progress' WHERE complaint_id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM timeline WHERE complaint_id = $1 AND sequence = $2")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .bind(steps[2].1 as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dirty = s.projection.get("/v1/audit/verify", &ADMIN).await;
+    let differences = dirty.assert_ok(200)["differences"].as_array().unwrap().clone();
+    let about_it: Vec<String> = differences
+        .iter()
+        .filter(|d| d["complaint_id"] == id.as_str())
+        .map(|d| d["what"].as_str().unwrap().into())
+        .collect();
+    assert!(about_it.iter().any(|w| w.contains("status is `in_progress`, the log says `closed`")), "{about_it:?}");
+    assert!(about_it.iter().any(|w| w.contains("timeline has 7 steps, the log 8 events")), "{about_it:?}");
+    assert!(differences.iter().all(|d| d["complaint_id"] == id.as_str()), "only the corrupted complaint");
+    s.projection.get("/v1/audit/verify", &PIC).await.assert_problem(403, "role_not_allowed");
+}
+
+#[tokio::test]
+async fn exports_stream_events_and_timelines() {
+    let s = stack().await;
+    let (id, steps) = flow(&s).await;
+    let (other, other_steps) = flow(&s).await;
+    let last = other_steps.last().unwrap().1;
+    s.projection.get(&format!("/v1/complaints/{other}?min_seq={last}"), &ADMIN).await.assert_ok(200);
+
+    let get_text = |path: String| {
+        let request = AUDITOR.headers(s.projection.http.get(s.projection.url(&path)));
+        async move {
+            let response = request.send().await.unwrap();
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            (response.status().as_u16(), content_type, response.text().await.unwrap())
+        }
+    };
+    // One complaint.
+    let (status, content_type, body) = get_text(format!("/v1/audit/export/events.jsonl?complaint_id={id}")).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/x-ndjson"));
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), steps.len());
+    assert_eq!(lines[0]["event"]["type"], "ComplaintLogged");
+    assert_eq!(lines[0]["sequence"], steps[0].1);
+    // A range: everything, then nothing in the future.
+    let (_, _, all) = get_text("/v1/audit/export/events.jsonl?from=2020-01-01T00:00:00Z".into()).await;
+    assert_eq!(all.lines().count() as u64, s.log.message_count().await, "2 staff + 16 complaint events");
+    let (_, _, none) =
+        get_text("/v1/audit/export/events.jsonl?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z".into()).await;
+    assert_eq!(none.lines().count(), 0);
+
+    let (status, content_type, csv) = get_text(format!("/v1/audit/export/timeline.csv?complaint_id={id}")).await;
+    assert_eq!((status, content_type.as_str()), (200, "text/csv; charset=utf-8"));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("complaint_number,complaint_id,sequence"));
+    assert_eq!(rows.len(), 1 + steps.len(), "header and one line a step, internal ones included");
+    let (_, _, range) = get_text("/v1/audit/export/timeline.csv?from=2020-01-01T00:00:00Z".into()).await;
+    assert_eq!(range.lines().count(), 1 + steps.len() + other_steps.len());
+    let forbidden = s.projection.get("/v1/audit/export/timeline.csv", &PIC).await;
+    forbidden.assert_problem(403, "role_not_allowed");
+}
+
+#[tokio::test]
+async fn a_v1_event_in_the_log_is_read_as_today_s_shape() {
+    let s = stack().await;
+    let fixture = include_str!("../../shared/tests/fixtures/events/ComplaintLogged.v1.json");
+    let id = uuid::Uuid::now_v7();
+    let mut event: Value = serde_json::from_str(fixture).unwrap();
+    event["complaint_id"] = json!(id);
+    let js = s.log.jetstream().await;
+    let subject = format!("{}.complaint.{id}", s.log.config.subject_prefix);
+    let seq = js.publish(subject, serde_json::to_vec(&event).unwrap().into()).await.unwrap().await.unwrap().sequence;
+    let detail = s.projection.get(&format!("/v1/complaints/{id}?min_seq={seq}"), &ADMIN).await;
+    let detail = detail.assert_ok(200);
+    assert_eq!(detail["complaint"]["reference"], Value::Null);
+    assert_eq!(detail["number"], "ADU-2026-000001");
+    let history = s.projection.get(&format!("/v1/audit/complaints/{id}/history"), &AUDITOR).await;
+    let first = history.assert_ok(200)["events"][0].clone();
+    assert_eq!((first["written_version"].as_u64(), first["version"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(first["data"]["reference"], Value::Null);
+    // And the command side folds it too: the complaint takes commands.
+    s.command.post(&format!("/v1/complaints/{id}/assignment"), &ADMIN, &json!({"pic_id": PIC.id})).await.assert_ok(200);
+}
+
+#[tokio::test]
+async fn the_log_is_append_only_and_readyz_says_so() {
+    let s = stack().await;
+    let (_, steps) = flow(&s).await;
+    let ready = s.projection.get("/readyz", &ADMIN).await;
+    assert_eq!(ready.assert_ok(200)["append_only"], true);
+    let ready = s.command.get("/readyz", &ADMIN).await;
+    assert_eq!(ready.assert_ok(200)["append_only"], true);
+    let js = s.log.jetstream().await;
+    let stream = js.get_stream(&s.log.config.stream).await.unwrap();
+    assert!(stream.delete_message(steps[1].1).await.is_err(), "the server refuses to delete an event");
+    assert!(stream.purge().await.is_err(), "the server refuses to purge");
+    assert_eq!(s.log.message_count().await, 2 + steps.len() as u64, "every event is still there");
+}
