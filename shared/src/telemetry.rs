@@ -1,16 +1,94 @@
 //! Logging set-up, and masking of identity numbers in anything that may reach a log.
 
-use tracing_subscriber::EnvFilter;
+use std::collections::HashMap;
 
-/// Pretty logs for people by default; `LOG_FORMAT=json` for log shippers.
-/// `RUST_LOG` filters as usual (default `info`).
-pub fn init(service: &'static str) {
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{KeyValue, global};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Keeps the tracer provider alive; `shutdown` flushes spans not yet exported.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        let _ = self.provider.shutdown();
+    }
+
+    pub fn provider(&self) -> &SdkTracerProvider {
+        &self.provider
+    }
+}
+
+/// Logs and traces for a service. Logs are pretty for people, JSON lines with
+/// `LOG_FORMAT=json` or `APP_ENV=production`; `RUST_LOG` filters (default `info`).
+/// Spans always carry W3C trace context (so it crosses NATS); they are exported over OTLP/HTTP
+/// only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+pub fn init(service: &'static str) -> Telemetry {
+    let exporter = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty()).and_then(|_| {
+        match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+            Ok(exporter) => Some(exporter),
+            Err(e) => {
+                eprintln!("{service}: OTLP exporter not started: {e}");
+                None
+            }
+        }
+    });
+    init_with(service, exporter, false)
+}
+
+/// `init` with a given exporter (tests pass an in-memory one; `simple` exports each span at
+/// once instead of in batches).
+pub fn init_with<E: SpanExporter + 'static>(service: &'static str, exporter: Option<E>, simple: bool) -> Telemetry {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder()
+        .with_service_name(service)
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let exporting = exporter.is_some();
+    if let Some(exporter) = exporter {
+        builder = if simple { builder.with_simple_exporter(exporter) } else { builder.with_batch_exporter(exporter) };
+    }
+    let provider = builder.build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json")
+        || std::env::var("APP_ENV").is_ok_and(|e| e == "production");
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     // `try_init` fails only when a subscriber is already set (tests): keep that one.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
-    tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");
+    let _ = if json {
+        registry.with(tracing_subscriber::fmt::layer().json().with_target(false)).try_init()
+    } else {
+        registry.with(tracing_subscriber::fmt::layer().with_target(false)).try_init()
+    };
+    tracing::info!(service, version = env!("CARGO_PKG_VERSION"), exporting, "starting");
+    Telemetry { provider }
+}
+
+/// The W3C `traceparent` of the current span, to carry in a message's headers.
+pub fn current_traceparent() -> Option<String> {
+    let cx = tracing::Span::current().context();
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` continue the trace a message's `traceparent` names.
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(traceparent) = traceparent {
+        let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        let cx = TraceContextPropagator::new().extract(&carrier);
+        let _ = span.set_parent(cx);
+    }
 }
 
 /// Replaces every identity number in `text` (12 digits, with or without the dashes of

@@ -426,11 +426,8 @@ async fn a_crash_between_commit_and_ack_neither_loses_nor_doubles() {
     let mut incoming = vec![];
     while let Some(m) = batch.next().await {
         let m = m.unwrap();
-        incoming.push(Incoming {
-            sequence: m.info().unwrap().stream_sequence,
-            subject: m.subject.to_string(),
-            payload: m.payload.clone(),
-        });
+        let sequence = m.info().unwrap().stream_sequence;
+        incoming.push(Incoming::from_message(&m, sequence));
     }
     assert_eq!(incoming.len(), 6);
     assert_eq!(apply_batch(&pool, &log.config.subject_prefix, &incoming).await.unwrap(), 6);

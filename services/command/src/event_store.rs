@@ -169,6 +169,10 @@ impl EventStore {
         if let Some(hash) = request_hash {
             message_headers.insert(headers::REQUEST_HASH, hash);
         }
+        // The request's trace continues in the projection and the notification relay.
+        if let Some(traceparent) = ehelpdesk_shared::telemetry::current_traceparent() {
+            message_headers.insert(headers::TRACEPARENT, traceparent.as_str());
+        }
         let payload = Bytes::from(envelope::encode::<A>(id, recorded));
         let ack = self
             .jetstream

@@ -3,9 +3,10 @@ use ehelpdesk_command::startup::{Application, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    ehelpdesk_shared::telemetry::init("ehelpdesk-command");
+    let telemetry = ehelpdesk_shared::telemetry::init("ehelpdesk-command");
     let settings = Settings::from_env(&ehelpdesk_shared::config::from_env())?;
     let app = Application::build(settings).await?;
     app.run_until(shutdown_signal()).await?;
+    telemetry.shutdown();
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use chrono::Utc;
-use ehelpdesk_shared::aggregate::{Aggregate, Recorded};
+use ehelpdesk_shared::aggregate::{Aggregate, DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::envelope;
 use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
@@ -23,6 +23,24 @@ pub struct Incoming {
     pub sequence: u64,
     pub subject: String,
     pub payload: Bytes,
+    /// W3C trace context of the request that wrote the event, if it carried one.
+    pub traceparent: Option<String>,
+}
+
+impl Incoming {
+    /// The parts of a JetStream message the projection needs.
+    pub fn from_message(message: &async_nats::jetstream::Message, sequence: u64) -> Self {
+        Incoming {
+            sequence,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            traceparent: message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(ehelpdesk_shared::envelope::headers::TRACEPARENT))
+                .map(|v| v.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +92,12 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
     if first.sequence != done + 1 {
         return Err(ApplyError::Gap { expected: done + 1, got: first.sequence });
     }
-    let decoded: Vec<(u64, &str, Decoded)> =
-        todo.iter().map(|m| (m.sequence, m.subject.as_str(), decode(prefix, m))).collect();
+    let decoded: Vec<(u64, &str, Option<&str>, Decoded)> =
+        todo.iter().map(|m| (m.sequence, m.subject.as_str(), m.traceparent.as_deref(), decode(prefix, m))).collect();
 
     let complaint_ids: Vec<Uuid> = decoded
         .iter()
-        .filter_map(|(_, _, d)| match d {
+        .filter_map(|(_, _, _, d)| match d {
             Decoded::Complaint(id, _) => Some(*id),
             _ => None,
         })
@@ -89,7 +107,7 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
     let mut complaints = load_complaints(&mut tx, &complaint_ids).await?;
     let mut staff_ids: HashSet<String> =
         complaints.values().filter_map(|c| c.pic_id().map(|p| p.to_string())).collect();
-    for (_, _, d) in &decoded {
+    for (_, _, _, d) in &decoded {
         match d {
             Decoded::Staff(id, _) => {
                 staff_ids.insert(id.clone());
@@ -113,13 +131,20 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
     let mut timeline: Vec<TimelineRow> = vec![];
     let mut outbox: Vec<Notification> = vec![];
     let mut skipped: Vec<(u64, &str, String)> = vec![];
-    for (sequence, subject, d) in decoded {
+    for (sequence, subject, traceparent, d) in decoded {
         match d {
             Decoded::Complaint(id, recorded) => match Complaint::apply(complaints.remove(&id), &id, &recorded) {
                 Ok(after) => {
+                    // The event's work joins the trace of the request that wrote it.
+                    let span = tracing::info_span!("apply_event", sequence, event_type = recorded.event.event_type());
+                    ehelpdesk_shared::telemetry::continue_trace(&span, traceparent);
+                    let _in_span = span.enter();
                     let seq = sequence as i64;
                     timeline.push(project::timeline_row(seq, &recorded, &after));
-                    outbox.extend(project::notifications(seq, &recorded, &after, &staff));
+                    outbox.extend(project::notifications(seq, &recorded, &after, &staff).into_iter().map(|mut n| {
+                        n.traceparent = traceparent.map(str::to_owned);
+                        n
+                    }));
                     complaints.insert(id, after);
                     touched_complaints.insert(id, sequence);
                 }
@@ -269,6 +294,7 @@ const OUTBOX_COLUMNS: &[&str] = &[
     "subject",
     "body",
     "created_at",
+    "traceparent",
 ];
 
 /// Upserts many rows in one statement: the rows travel as one JSON array that PostgreSQL
@@ -392,5 +418,6 @@ fn outbox_json(n: &Notification) -> serde_json::Value {
         "subject": n.subject,
         "body": n.body,
         "created_at": n.created_at,
+        "traceparent": n.traceparent,
     })
 }

@@ -84,11 +84,7 @@ impl Projector {
             for message in chunk {
                 let message = message.map_err(|e| ConsumeError::Nats(e.to_string()))?;
                 let info = message.info().map_err(|e| ConsumeError::Nats(e.to_string()))?;
-                incoming.push(Incoming {
-                    sequence: info.stream_sequence,
-                    subject: message.subject.to_string(),
-                    payload: message.payload.clone(),
-                });
+                incoming.push(Incoming::from_message(&message, info.stream_sequence));
                 received.push(message);
             }
             let applied = apply_batch(&self.pool, &self.event_log.subject_prefix, &incoming).await?;

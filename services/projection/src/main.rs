@@ -10,7 +10,7 @@ const USAGE: &str = "usage: ehelpdesk-projection [serve | rebuild | verify]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
-    ehelpdesk_shared::telemetry::init("ehelpdesk-projection");
+    let telemetry = ehelpdesk_shared::telemetry::init("ehelpdesk-projection");
     let settings = Settings::from_env(&ehelpdesk_shared::config::from_env())?;
     match command.as_str() {
         "serve" => {
@@ -51,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     }
+    telemetry.shutdown();
     Ok(())
 }
 

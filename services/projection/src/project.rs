@@ -54,6 +54,8 @@ pub struct Notification {
     pub subject: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// The trace of the request behind the event, carried on to the relay's publish.
+    pub traceparent: Option<String>,
 }
 
 const OUTBOX_NAMESPACE: Uuid = Uuid::from_u128(0x0b7e_4a51_6c2d_4e8f_9a1b_3c5d_7e9f_1a2b);
@@ -254,6 +256,7 @@ pub fn notifications(
                 subject: one_line(&subject),
                 body: body.clone(),
                 created_at: recorded.occurred_at,
+                traceparent: None,
             });
         }
     }

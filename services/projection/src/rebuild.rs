@@ -150,11 +150,7 @@ async fn replay(
         for message in chunk {
             let message = message.map_err(|e| RebuildError::Nats(e.to_string()))?;
             let info = message.info().map_err(|e| RebuildError::Nats(e.to_string()))?;
-            batch.push(Incoming {
-                sequence: info.stream_sequence,
-                subject: message.subject.to_string(),
-                payload: message.payload.clone(),
-            });
+            batch.push(Incoming::from_message(&message, info.stream_sequence));
         }
         applied = apply_batch(pool, &settings.event_log.subject_prefix, &batch).await?;
         if last_report.elapsed() >= Duration::from_secs(1) || applied >= to {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::configuration::NotifyConfig;
@@ -90,7 +91,7 @@ impl Relay {
         let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
         let rows = sqlx::query(
             "SELECT id, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, body, \
-               created_at FROM notification_outbox WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 \
+               created_at, traceparent FROM notification_outbox WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 \
              FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH)
@@ -115,13 +116,21 @@ impl Relay {
                 body: row.get("body"),
                 created_at: row.get("created_at"),
             };
+            let traceparent: Option<String> = row.get("traceparent");
+            let span = tracing::info_span!("publish_notification", id = %message.id, channel = %message.channel);
+            ehelpdesk_shared::telemetry::continue_trace(&span, traceparent.as_deref());
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", message.id.to_string().as_str());
+            // Workers behind NOTIFY continue the same trace.
+            if let Some(traceparent) = span.in_scope(ehelpdesk_shared::telemetry::current_traceparent) {
+                headers.insert("traceparent", traceparent.as_str());
+            }
             let subject = format!("{}.{}", self.notify.subject_prefix, message.channel);
             let payload = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
             let ack = self
                 .jetstream
                 .publish_with_headers(subject, headers, payload.into())
+                .instrument(span)
                 .await
                 .map_err(|e| e.to_string())?;
             acks.push(ack);
