@@ -166,11 +166,12 @@ if "Deployment" in k8s_kinds:
 # Env example files: KEY=value lines, known names, what each service needs.
 common = {"NATS_URL", "STREAM_NAME", "SUBJECT_PREFIX", "STREAM_REPLICAS", "DUPLICATE_WINDOW_SECS",
           "LOG_FORMAT", "RUST_LOG"}
+optional_common = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
 want = {  # must be set in the example files
     "command": common | {"COMMAND_ADDR", "AGGREGATE_CACHE_SIZE"},
     "projection": common | {"DATABASE_URL", "PROJECTION_ADDR"},
 }
-auth = {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
+auth = optional_common | {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
         "DEV_ACTOR_HEADERS"}
 allowed = {  # may be set: every other variable the services read (README's table)
     "command": want["command"] | auth | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST"},
@@ -211,6 +212,65 @@ for rel, d in k8s_kinds.get("ConfigMap", []):
         if secret in keys:
             err(f"{rel}: {secret} is a secret; it belongs in a Secret, not the ConfigMap")
 
+# Observability: alert rules and the dashboard name only metrics the services export.
+known_metrics = {
+    "up", "http_requests_total", "http_request_duration_seconds_bucket", "http_request_duration_seconds_count",
+    "http_request_duration_seconds_sum", "ehelpdesk_commands_total", "ehelpdesk_append_duration_seconds_bucket",
+    "ehelpdesk_append_duration_seconds_count", "ehelpdesk_append_duration_seconds_sum",
+    "ehelpdesk_projection_events_applied_total", "ehelpdesk_projection_batch_size_bucket",
+    "ehelpdesk_projection_batch_size_count", "ehelpdesk_projection_batch_size_sum", "ehelpdesk_projection_lag_events",
+    "ehelpdesk_projection_lag_milliseconds", "ehelpdesk_outbox_pending", "ehelpdesk_outbox_published_total",
+}
+promql_words = {"sum", "by", "rate", "or", "and", "histogram_quantile", "le", "job", "route", "status", "command",
+                "outcome", "instance", "increase", "without", "on", "max", "min", "avg"}
+
+
+def metric_names(expr):
+    expr = re.sub(r'"[^"]*"', "", expr)  # label values
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    return {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if w not in promql_words}
+
+
+rules_rel = "deploy/observability/prometheus-alerts.yaml"
+rules = docs.get(rules_rel)
+if not rules:
+    err(f"{rules_rel} missing")
+else:
+    count = 0
+    for group in rules[0].get("groups", []):
+        for rule in group.get("rules", []):
+            count += 1
+            name = rule.get("alert", "?")
+            for key in ("alert", "expr", "for"):
+                if key not in rule:
+                    err(f"{rules_rel}: rule {name} has no {key}")
+            if rule.get("labels", {}).get("severity") not in ("warning", "critical"):
+                err(f"{rules_rel}: rule {name} needs severity warning or critical")
+            if "summary" not in rule.get("annotations", {}):
+                err(f"{rules_rel}: rule {name} needs a summary")
+            for metric in metric_names(rule.get("expr", "")) - known_metrics:
+                err(f"{rules_rel}: rule {name} uses unknown metric {metric}")
+    if count < 5:
+        err(f"{rules_rel}: expected lag, outbox, 5xx, unreachable and down rules, found {count}")
+    ok(f"{rules_rel}: {count} rules with known metrics")
+
+import json
+dash_rel = "observability/grafana-dashboard.json"
+try:
+    with open(os.path.join(deploy, dash_rel), encoding="utf-8") as f:
+        dashboard = json.load(f)
+    panels = dashboard.get("panels", [])
+    if not panels:
+        err(f"deploy/{dash_rel}: no panels")
+    for panel in panels:
+        for target in panel.get("targets", []):
+            for metric in metric_names(target.get("expr", "")) - known_metrics:
+                err(f"deploy/{dash_rel}: panel {panel.get('title')} uses unknown metric {metric}")
+    ok(f"deploy/{dash_rel}: {len(panels)} panels with known metrics")
+except (OSError, json.JSONDecodeError) as e:
+    err(f"deploy/{dash_rel}: {e}")
+
 sys.exit(1 if errors else 0)
 PYTHON
     failures=$((failures + 1))
@@ -235,6 +295,15 @@ for svc in command projection; do
         say "ok   deploy/docker/$svc.Dockerfile: builder, debian-slim runtime, non-root user, EXPOSE"
     fi
 done
+
+# --- promtool (when installed) --------------------------------------------------------
+if command -v promtool >/dev/null 2>&1; then
+    promtool check rules "$DEPLOY/observability/prometheus-alerts.yaml" >/dev/null ||
+        fail "promtool check rules deploy/observability/prometheus-alerts.yaml"
+    say "ok   promtool check rules: deploy/observability/prometheus-alerts.yaml"
+else
+    say "skip promtool check rules: promtool is not installed (the structure and metric names were checked)"
+fi
 
 # --- systemd units ----------------------------------------------------------------------
 units=("$DEPLOY"/systemd/*.service)

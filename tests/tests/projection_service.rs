@@ -515,6 +515,7 @@ async fn the_outbox_relay_publishes_each_notification_exactly_once() {
         pool: pool.clone(),
         jetstream: js.clone(),
         notify: projection_settings(&s.log.config, &s.db).notify,
+        metrics: None,
     };
     let mut republished = 0;
     loop {

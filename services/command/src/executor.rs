@@ -14,7 +14,10 @@ use ehelpdesk_shared::validation::StaffId;
 use uuid::Uuid;
 
 use crate::cache::AggregateCache;
+use std::sync::Arc;
+
 use crate::event_store::{EventStore, Loaded, Receipt, StoreError};
+use crate::metrics::CommandMetrics;
 use ehelpdesk_shared::http::problem::ApiError;
 
 /// How many times a command is decided again after losing a race for the same aggregate.
@@ -50,6 +53,7 @@ where
     /// Commands on one aggregate queue up inside an instance instead of racing each other
     /// through JetStream; only other instances are left to race (and OCC settles that).
     stripes: Vec<tokio::sync::Mutex<()>>,
+    metrics: Arc<CommandMetrics>,
 }
 
 const STRIPES: usize = 256;
@@ -58,9 +62,9 @@ impl<A: Receipt> Executor<A>
 where
     A::Id: Hash + Eq,
 {
-    pub fn new(store: EventStore, cache_capacity: usize) -> Self {
+    pub fn new(store: EventStore, cache_capacity: usize, metrics: Arc<CommandMetrics>) -> Self {
         let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Self { store, cache: AggregateCache::new(cache_capacity), stripes }
+        Self { store, cache: AggregateCache::new(cache_capacity), stripes, metrics }
     }
 
     /// The aggregate as the log has it now (a leader read from the cached point on).
@@ -86,6 +90,28 @@ where
         actor: &Actor,
         directory: &(dyn StaffDirectory + Sync),
         idempotency: Option<&Idempotency>,
+    ) -> Result<Outcome<A::Receipt>, ApiError> {
+        let mut lost_races = 0;
+        let result = self.execute_counting(id, command, actor, directory, idempotency, &mut lost_races).await;
+        let outcome = match &result {
+            Ok(o) if o.replayed => "replayed",
+            Ok(_) if lost_races > 0 => "ok_after_conflict",
+            Ok(_) => "ok",
+            Err(ApiError::Domain(_) | ApiError::IdempotencyKeyReused | ApiError::TooContended) => "refused",
+            Err(_) => "failed",
+        };
+        self.metrics.commands.with_label_values(&[command_name, outcome]).inc();
+        result
+    }
+
+    async fn execute_counting(
+        &self,
+        id: &A::Id,
+        command: &A::Command,
+        actor: &Actor,
+        directory: &(dyn StaffDirectory + Sync),
+        idempotency: Option<&Idempotency>,
+        lost_races: &mut usize,
     ) -> Result<Outcome<A::Receipt>, ApiError> {
         let _turn = self.stripe(id).lock().await;
         let (mut loaded, mut fresh) = match self.cache.get(id) {
@@ -117,7 +143,10 @@ where
                 return Err(ApiError::Internal("a command decided no event".into()));
             };
             let recorded = Recorded { event, occurred_at: now, actor: actor.clone() };
-            match self.store.append::<A>(id, &recorded, loaded.last_sequence, &msg_id, hash).await {
+            let timer = self.metrics.append_seconds.start_timer();
+            let appended = self.store.append::<A>(id, &recorded, loaded.last_sequence, &msg_id, hash).await;
+            timer.observe_duration();
+            match appended {
                 Ok(sequence) => {
                     loaded
                         .record(id, &recorded, sequence, Some(msg_id.clone()), hash.map(str::to_owned))
@@ -128,6 +157,7 @@ where
                     return Ok(Outcome { receipt, replayed: false });
                 }
                 Err(StoreError::WrongLastSequence) => {
+                    *lost_races += 1;
                     tracing::debug!(attempt, "lost a race; catching up and deciding again");
                     backoff(attempt).await;
                     loaded = self.store.catch_up(id, loaded).await?;

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod configuration;
 pub mod event_store;
 pub mod executor;
+pub mod metrics;
 pub mod numbers;
 pub mod openapi;
 pub mod rate_limit;

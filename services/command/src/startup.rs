@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::Request;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
-use tower_http::trace::TraceLayer;
 
 use ehelpdesk_shared::auth::{AuthConfig, Verifier};
 use ehelpdesk_shared::http::extract::Authenticator;
 
+use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
+
 use crate::configuration::Settings;
 use crate::event_store::{EventStore, StoreError};
 use crate::executor::Executor;
+use crate::metrics::CommandMetrics;
 use crate::numbers::ComplaintNumbers;
 use crate::rate_limit::WriteLimiter;
 use crate::routes;
@@ -41,14 +42,18 @@ impl Application {
             .map_err(std::io::Error::other)?;
         let store = EventStore::new(client.clone(), settings.event_log.clone());
         let auth = authenticator(&settings.auth).await?;
+        let registry = prometheus::Registry::new();
+        let command_metrics = CommandMetrics::register(&registry);
+        let http_metrics = HttpMetrics::register(&registry);
         let state = AppState {
-            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity)),
-            staff: Arc::new(Executor::new(store.clone(), settings.cache_capacity)),
+            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics.clone())),
+            staff: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics)),
             numbers: Arc::new(OnceCell::new()),
             store,
             client,
             auth,
             limiter: WriteLimiter::new(settings.rate_limit),
+            registry,
         };
         // Try once in the foreground so a healthy start is ready when `build` returns.
         match tokio::time::timeout(Duration::from_secs(5), set_up(&state)).await {
@@ -70,11 +75,7 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(settings.listen).await?;
-        let router = routes::router(state.clone()).layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-            }),
-        );
+        let router = observe(routes::router(state.clone()), http_metrics);
         Ok(Self { listener, router, state })
     }
 

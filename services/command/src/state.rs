@@ -24,6 +24,8 @@ pub struct AppState {
     pub numbers: Arc<OnceCell<ComplaintNumbers>>,
     pub auth: Authenticator,
     pub limiter: Arc<WriteLimiter>,
+    /// Everything `/metrics` shows.
+    pub registry: prometheus::Registry,
 }
 
 impl FromRef<AppState> for Authenticator {

@@ -13,7 +13,10 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyError, Incoming, apply_batch};
+use std::sync::Arc;
+
 use crate::db;
+use crate::metrics::ProjectionMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -36,6 +39,7 @@ pub struct Projector {
     pub batch_size: usize,
     /// The last applied sequence, for `min_seq` waits in this process.
     pub applied: watch::Sender<u64>,
+    pub metrics: Arc<ProjectionMetrics>,
 }
 
 impl Projector {
@@ -81,14 +85,23 @@ impl Projector {
         while let Some(chunk) = chunks.next().await {
             let mut incoming = Vec::with_capacity(chunk.len());
             let mut received = Vec::with_capacity(chunk.len());
+            let mut newest = None;
             for message in chunk {
                 let message = message.map_err(|e| ConsumeError::Nats(e.to_string()))?;
                 let info = message.info().map_err(|e| ConsumeError::Nats(e.to_string()))?;
                 incoming.push(Incoming::from_message(&message, info.stream_sequence));
+                newest = Some((info.pending, info.published));
                 received.push(message);
             }
+            let before = *self.applied.borrow();
             let applied = apply_batch(&self.pool, &self.event_log.subject_prefix, &incoming).await?;
             self.applied.send_replace(applied);
+            self.metrics.events_applied.inc_by(applied.saturating_sub(before));
+            self.metrics.batch_size.observe(incoming.len() as f64);
+            if let Some((pending, published)) = newest {
+                self.metrics.lag_events.set(pending as i64);
+                self.metrics.lag_milliseconds.set((chrono::Utc::now() - published).num_milliseconds().max(0));
+            }
             // Acks only after the commit: a crash before them means a redelivery, which the
             // checkpoint turns into a no-op.
             for message in received {

@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::configuration::NotifyConfig;
+use crate::metrics::ProjectionMetrics;
 
 /// What a notification worker receives.
 #[derive(Debug, Serialize)]
@@ -35,6 +38,7 @@ pub struct Relay {
     pub pool: PgPool,
     pub jetstream: async_nats::jetstream::Context,
     pub notify: NotifyConfig,
+    pub metrics: Option<Arc<ProjectionMetrics>>,
 }
 
 const BATCH: i64 = 200;
@@ -66,6 +70,9 @@ impl Relay {
                     Err(e) => tracing::warn!(error = %e, "NOTIFY stream not ready"),
                 }
             }
+            if let (Some(metrics), Ok(pending)) = (&self.metrics, self.pending().await) {
+                metrics.outbox_pending.set(pending);
+            }
             if stream_ready {
                 loop {
                     match self.publish_pending().await {
@@ -84,6 +91,12 @@ impl Relay {
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
         }
+    }
+
+    async fn pending(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE published_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// One round: lock a batch of unsent rows, publish them, await every ack, stamp them.
@@ -145,6 +158,9 @@ impl Relay {
             .await
             .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
+        if let Some(metrics) = &self.metrics {
+            metrics.outbox_published.inc_by(ids.len() as u64);
+        }
         Ok(ids.len())
     }
 }

@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(crate::openapi::serve))
+        .route("/metrics", get(metrics))
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/badge", get(badge))
         .route("/v1/triage", get(triage))
@@ -40,6 +41,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// Prometheus metrics (text exposition format).
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    ehelpdesk_shared::http::observe::render(&state.registry)
 }
 
 fn forbidden(actor: &Actor, action: &'static str) -> ApiError {

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::Request;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::trace::TraceLayer;
 
 use ehelpdesk_shared::auth::Verifier;
 use ehelpdesk_shared::http::extract::Authenticator;
 
+use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
+
 use crate::configuration::Settings;
 use crate::consumer::Projector;
+use crate::metrics::ProjectionMetrics;
 use crate::relay::Relay;
 use crate::routes;
 use crate::state::AppState;
@@ -53,6 +54,9 @@ impl Application {
             .map_err(|e| StartError::Nats(e.to_string()))?;
         let jetstream = async_nats::jetstream::new(client.clone());
         let (applied_tx, applied_rx) = watch::channel(crate::db::checkpoint(&pool).await?);
+        let registry = prometheus::Registry::new();
+        let metrics = ProjectionMetrics::register(&registry);
+        let http_metrics = HttpMetrics::register(&registry);
         let projector = Projector {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
@@ -60,11 +64,13 @@ impl Application {
             consumer: settings.consumer.clone(),
             batch_size: settings.batch_size,
             applied: applied_tx,
+            metrics: metrics.clone(),
         };
         let relay = settings.relay_outbox.then(|| Relay {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
             notify: settings.notify.clone(),
+            metrics: Some(metrics),
         });
         let verifier = Verifier::from_config(&settings.auth).await.map_err(StartError::Auth)?;
         if let Some(url) = &settings.auth.jwks_url {
@@ -77,10 +83,9 @@ impl Application {
         }
         let auth = Authenticator { verifier, dev_actor_headers: settings.auth.dev_actor_headers };
         let listener = TcpListener::bind(settings.listen).await?;
-        let state = AppState { pool, settings: Arc::new(settings), client, jetstream, applied: applied_rx, auth };
-        let router = routes::router(state.clone()).layer(TraceLayer::new_for_http().make_span_with(
-            |request: &Request<_>| tracing::info_span!("request", method = %request.method(), path = %request.uri().path()),
-        ));
+        let state =
+            AppState { pool, settings: Arc::new(settings), client, jetstream, applied: applied_rx, auth, registry };
+        let router = observe(routes::router(state.clone()), http_metrics);
         Ok(Self { listener, router, state, projector, relay })
     }
 

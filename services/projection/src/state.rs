@@ -21,6 +21,8 @@ pub struct AppState {
     /// Last sequence this process applied (another instance may be the one applying).
     pub applied: watch::Receiver<u64>,
     pub auth: Authenticator,
+    /// Everything `/metrics` shows.
+    pub registry: prometheus::Registry,
 }
 
 impl FromRef<AppState> for Authenticator {

@@ -2,6 +2,7 @@
 //! extractors that reject bad requests the same way.
 
 pub mod extract;
+pub mod observe;
 pub mod problem;
 
 pub use problem::{ApiError, Problem};

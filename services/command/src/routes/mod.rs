@@ -19,11 +19,17 @@ pub use staff::*;
 /// Commands are small; 64 KiB holds the longest description with room to spare.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
+/// Prometheus metrics (text exposition format).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    ehelpdesk_shared::http::observe::render(&state.registry)
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics))
         .route("/v1/categories", get(list_categories))
         .route("/v1/complaints", post(log_complaint))
         .route("/v1/complaints/{id}", get(get_complaint))

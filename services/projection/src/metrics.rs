@@ -1,0 +1,55 @@
+//! The projection's Prometheus metrics (besides HTTP, see shared::http::observe).
+
+use std::sync::Arc;
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+
+pub struct ProjectionMetrics {
+    pub events_applied: IntCounter,
+    pub batch_size: Histogram,
+    /// Events in the stream the projection has not applied yet.
+    pub lag_events: IntGauge,
+    /// Age of the newest applied event when it was applied, in milliseconds.
+    pub lag_milliseconds: IntGauge,
+    pub outbox_pending: IntGauge,
+    pub outbox_published: IntCounter,
+}
+
+impl ProjectionMetrics {
+    pub fn register(registry: &Registry) -> Arc<Self> {
+        let metrics = Self {
+            events_applied: IntCounter::new(
+                "ehelpdesk_projection_events_applied_total",
+                "Events applied to the read models",
+            )
+            .expect("valid metric"),
+            batch_size: Histogram::with_opts(
+                HistogramOpts::new("ehelpdesk_projection_batch_size", "Events per read-model transaction")
+                    .buckets(vec![1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0]),
+            )
+            .expect("valid metric"),
+            lag_events: IntGauge::new("ehelpdesk_projection_lag_events", "Events behind the head of the stream")
+                .expect("valid metric"),
+            lag_milliseconds: IntGauge::new(
+                "ehelpdesk_projection_lag_milliseconds",
+                "How old the newest applied event was when it was applied",
+            )
+            .expect("valid metric"),
+            outbox_pending: IntGauge::new("ehelpdesk_outbox_pending", "Notifications not yet published")
+                .expect("valid metric"),
+            outbox_published: IntCounter::new("ehelpdesk_outbox_published_total", "Notifications published to NOTIFY")
+                .expect("valid metric"),
+        };
+        for collector in [
+            Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.batch_size.clone()),
+            Box::new(metrics.lag_events.clone()),
+            Box::new(metrics.lag_milliseconds.clone()),
+            Box::new(metrics.outbox_pending.clone()),
+            Box::new(metrics.outbox_published.clone()),
+        ] {
+            registry.register(collector).expect("registered once");
+        }
+        Arc::new(metrics)
+    }
+}
