@@ -93,35 +93,25 @@ impl Drop for TestEventLog {
     }
 }
 
-/// A command service running in this process on a random port.
-pub struct CommandApp {
+/// A service running in this process on a random port, stopped when dropped.
+pub struct InProcess {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
-impl CommandApp {
-    pub async fn spawn(event_log: &EventLogConfig) -> Self {
-        Self::spawn_with(event_log, |_| {}).await
-    }
-
-    pub async fn spawn_with(event_log: &EventLogConfig, configure: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            event_log: event_log.clone(),
-            cache_capacity: 1000,
-            auth: fixtures::auth_config(),
-            // Tests fire many writes as one person; the limit has a test of its own.
-            rate_limit: ehelpdesk_command::rate_limit::RateLimit { per_second: 10_000, burst: 10_000 },
-        };
-        configure(&mut settings);
-        let app = Application::build(settings).await.expect("command service builds");
-        let addr = app.local_addr().expect("bound");
-        let (tx, rx) = oneshot::channel();
-        let server = tokio::spawn(app.run_until(async {
+impl InProcess {
+    /// Runs `serve` (a service's `run_until`, given its shutdown signal) in the background.
+    fn start<F, Fut>(addr: SocketAddr, serve: F) -> Self
+    where
+        F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut,
+        Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(Box::pin(async {
             let _ = rx.await;
-        }));
+        })));
         Self { addr, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
     }
 
@@ -159,7 +149,7 @@ impl CommandApp {
         Reply::from(request.send().await.expect("request sent")).await
     }
 
-    /// Stops the server gracefully and waits for it.
+    /// Stops the service gracefully (requests in flight, background work) and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -170,11 +160,46 @@ impl CommandApp {
     }
 }
 
-impl Drop for CommandApp {
+impl Drop for InProcess {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The command service in this process.
+pub struct CommandApp(InProcess);
+
+impl std::ops::Deref for CommandApp {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.0
+    }
+}
+
+impl CommandApp {
+    pub async fn spawn(event_log: &EventLogConfig) -> Self {
+        Self::spawn_with(event_log, |_| {}).await
+    }
+
+    pub async fn spawn_with(event_log: &EventLogConfig, configure: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            event_log: event_log.clone(),
+            cache_capacity: 1000,
+            auth: fixtures::auth_config(),
+            // Tests fire many writes as one person; the limit has a test of its own.
+            rate_limit: ehelpdesk_command::rate_limit::RateLimit { per_second: 10_000, burst: 10_000 },
+        };
+        configure(&mut settings);
+        let app = Application::build(settings).await.expect("command service builds");
+        let addr = app.local_addr().expect("bound");
+        CommandApp(InProcess::start(addr, |stop| app.run_until(stop)))
+    }
+
+    pub async fn stop(self) {
+        self.0.stop().await
     }
 }
 
@@ -295,49 +320,25 @@ pub fn projection_settings(
     }
 }
 
-/// A projection service running in this process on a random port.
-pub struct ProjectionApp {
-    pub addr: SocketAddr,
-    pub http: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+/// The projection service in this process.
+pub struct ProjectionApp(InProcess);
+
+impl std::ops::Deref for ProjectionApp {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.0
+    }
 }
 
 impl ProjectionApp {
     pub async fn spawn(settings: ehelpdesk_projection::configuration::Settings) -> Self {
         let app = ehelpdesk_projection::startup::Application::build(settings).await.expect("projection builds");
         let addr = app.local_addr().expect("bound");
-        let (tx, rx) = oneshot::channel();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        Self { addr, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn get(&self, path: &str, actor: &fixtures::Person) -> Reply {
-        let request = actor.headers(self.http.get(self.url(path)));
-        Reply::from(request.send().await.expect("request sent")).await
+        ProjectionApp(InProcess::start(addr, |stop| app.run_until(stop)))
     }
 
     /// Stops serving and projecting, and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-}
-
-impl Drop for ProjectionApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn stop(self) {
+        self.0.stop().await
     }
 }

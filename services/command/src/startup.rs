@@ -9,7 +9,6 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
-use ehelpdesk_shared::auth::{AuthConfig, Verifier};
 use ehelpdesk_shared::http::extract::Authenticator;
 
 use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
@@ -41,7 +40,7 @@ impl Application {
             .await
             .map_err(std::io::Error::other)?;
         let store = EventStore::new(client.clone(), settings.event_log.clone());
-        let auth = authenticator(&settings.auth).await?;
+        let auth = Authenticator::from_config(&settings.auth).await.map_err(std::io::Error::other)?;
         let registry = prometheus::Registry::new();
         let command_metrics = CommandMetrics::register(&registry);
         let http_metrics = HttpMetrics::register(&registry);
@@ -95,21 +94,6 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "command service listening");
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
-}
-
-/// The token verifier, with a loud warning when development shortcuts are on.
-pub async fn authenticator(config: &AuthConfig) -> std::io::Result<Authenticator> {
-    let verifier = Verifier::from_config(config).await.map_err(std::io::Error::other)?;
-    if let Some(url) = &config.jwks_url {
-        verifier.refresh_periodically(url.clone());
-    }
-    if config.dev_actor_headers {
-        tracing::warn!("DEV_ACTOR_HEADERS is on: anyone can act as anyone with X-Actor-* headers. Development only!");
-    }
-    if config.hs256_secret.is_none() && config.effective_secret().is_some() {
-        tracing::warn!("JWT_HS256_SECRET is unset: accepting tokens signed with the public development secret");
-    }
-    Ok(Authenticator { verifier, dev_actor_headers: config.dev_actor_headers })
 }
 
 async fn set_up(state: &AppState) -> Result<(), StoreError> {

@@ -176,10 +176,12 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
         .collect();
     let staff_rows: Vec<serde_json::Value> =
         touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
-    upsert_rows(&mut tx, "complaints", COMPLAINT_COLUMNS, "complaint_id", complaint_rows).await?;
-    upsert_rows(&mut tx, "staff", STAFF_COLUMNS, "staff_id", staff_rows).await?;
-    insert_rows(&mut tx, "timeline", TIMELINE_COLUMNS, timeline.iter().map(timeline_json).collect()).await?;
-    insert_rows(&mut tx, "notification_outbox", OUTBOX_COLUMNS, outbox.iter().map(outbox_json).collect()).await?;
+    write_rows(&mut tx, "complaints", COMPLAINT_COLUMNS, OnConflict::Update("complaint_id"), complaint_rows).await?;
+    write_rows(&mut tx, "staff", STAFF_COLUMNS, OnConflict::Update("staff_id"), staff_rows).await?;
+    let timeline_rows = timeline.iter().map(timeline_json).collect();
+    write_rows(&mut tx, "timeline", TIMELINE_COLUMNS, OnConflict::Skip, timeline_rows).await?;
+    let outbox_rows = outbox.iter().map(outbox_json).collect();
+    write_rows(&mut tx, "notification_outbox", OUTBOX_COLUMNS, OnConflict::Skip, outbox_rows).await?;
     for (sequence, subject, reason) in &skipped {
         sqlx::query(
             "INSERT INTO skipped_events (sequence, subject, reason, recorded_at) VALUES ($1, $2, $3, now()) \
@@ -297,42 +299,37 @@ const OUTBOX_COLUMNS: &[&str] = &[
     "traceparent",
 ];
 
-/// Upserts many rows in one statement: the rows travel as one JSON array that PostgreSQL
-/// turns into records of the table's own type, so every column keeps its SQL type.
-async fn upsert_rows(
-    tx: &mut Transaction<'_, Postgres>,
-    table: &'static str,
-    columns: &[&str],
-    key: &'static str,
-    rows: Vec<serde_json::Value>,
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let list = columns.join(", ");
-    let updates: Vec<String> = columns.iter().filter(|c| **c != key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-    let sql = format!(
-        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) \
-         ON CONFLICT ({key}) DO UPDATE SET {}",
-        updates.join(", ")
-    );
-    sqlx::query(AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows)).execute(&mut **tx).await?;
-    Ok(())
+/// What a bulk write does with a row whose key is already there.
+enum OnConflict {
+    /// Replace it (models keyed by aggregate).
+    Update(&'static str),
+    /// Keep it (a replayed event's timeline step or notification).
+    Skip,
 }
 
-/// Inserts many rows in one statement; a row already there (a replayed event) is left alone.
-async fn insert_rows(
+/// Writes many rows in one statement: they travel as one JSON array that PostgreSQL turns
+/// into records of the table's own type, so every column keeps its SQL type.
+async fn write_rows(
     tx: &mut Transaction<'_, Postgres>,
     table: &'static str,
     columns: &[&str],
+    on_conflict: OnConflict,
     rows: Vec<serde_json::Value>,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let list = columns.join(", ");
+    let conflict = match on_conflict {
+        OnConflict::Update(key) => {
+            let updates: Vec<String> =
+                columns.iter().filter(|c| **c != key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+            format!("ON CONFLICT ({key}) DO UPDATE SET {}", updates.join(", "))
+        }
+        OnConflict::Skip => "ON CONFLICT DO NOTHING".to_owned(),
+    };
     let sql = format!(
-        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) ON CONFLICT DO NOTHING"
+        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) {conflict}"
     );
     sqlx::query(AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows)).execute(&mut **tx).await?;
     Ok(())

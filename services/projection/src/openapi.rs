@@ -12,7 +12,7 @@ use crate::{audit_routes, routes};
         reports, and the notification outbox. `min_seq` waits for your own write. Errors are application/problem+json. \
         Actor headers (X-Actor-Id, X-Actor-Role, X-Actor-Name) are DEVELOPMENT ONLY."),
     paths(
-        routes::healthz, routes::readyz, routes::inbox, routes::badge, routes::triage, routes::search_complaints,
+        ehelpdesk_shared::http::observe::healthz, routes::readyz, routes::inbox, routes::badge, routes::triage, routes::search_complaints,
         routes::complaint_detail, routes::aging_report, routes::resolution_report, routes::outbox,
         audit_routes::complaint_history, audit_routes::complaint_state, audit_routes::staff_history,
         audit_routes::staff_state, audit_routes::verify_read_models, audit_routes::export_events,

@@ -19,7 +19,7 @@ use crate::state::{AppState, database_error};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(ehelpdesk_shared::http::observe::healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(crate::openapi::serve))
         .route("/metrics", get(metrics))
@@ -372,16 +372,6 @@ pub async fn outbox(
     state.wait_for(p.min_seq).await?;
     let rows = queries::outbox(&state.pool, p.pending.unwrap_or(false), limit).await.map_err(database_error)?;
     Ok(Json(rows))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    pub status: &'static str,
-}
-
-#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
 }
 
 #[derive(Serialize, ToSchema)]

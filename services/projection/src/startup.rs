@@ -9,7 +9,6 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use ehelpdesk_shared::auth::Verifier;
 use ehelpdesk_shared::http::extract::Authenticator;
 
 use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
@@ -72,16 +71,7 @@ impl Application {
             notify: settings.notify.clone(),
             metrics: Some(metrics),
         });
-        let verifier = Verifier::from_config(&settings.auth).await.map_err(StartError::Auth)?;
-        if let Some(url) = &settings.auth.jwks_url {
-            verifier.refresh_periodically(url.clone());
-        }
-        if settings.auth.dev_actor_headers {
-            tracing::warn!(
-                "DEV_ACTOR_HEADERS is on: anyone can read as anyone with X-Actor-* headers. Development only!"
-            );
-        }
-        let auth = Authenticator { verifier, dev_actor_headers: settings.auth.dev_actor_headers };
+        let auth = Authenticator::from_config(&settings.auth).await.map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
         let state =
             AppState { pool, settings: Arc::new(settings), client, jetstream, applied: applied_rx, auth, registry };

@@ -21,6 +21,26 @@ pub struct Authenticator {
     pub dev_actor_headers: bool,
 }
 
+impl Authenticator {
+    /// The token verifier from configuration (fetching the JWKS URL, refreshing it in the
+    /// background), with a loud warning when development shortcuts are on.
+    pub async fn from_config(config: &crate::auth::AuthConfig) -> Result<Self, String> {
+        let verifier = Verifier::from_config(config).await?;
+        if let Some(url) = &config.jwks_url {
+            verifier.refresh_periodically(url.clone());
+        }
+        if config.dev_actor_headers {
+            tracing::warn!(
+                "DEV_ACTOR_HEADERS is on: anyone can act as anyone with X-Actor-* headers. Development only!"
+            );
+        }
+        if config.hs256_secret.is_none() && config.effective_secret().is_some() {
+            tracing::warn!("JWT_HS256_SECRET is unset: accepting tokens signed with the public development secret");
+        }
+        Ok(Self { verifier, dev_actor_headers: config.dev_actor_headers })
+    }
+}
+
 /// The acting person: from a bearer token (`Authorization: Bearer ...`, with
 /// `X-Acting-Role` when the token grants several roles), or, only when the development flag
 /// is on, from the `X-Actor-*` headers.

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use ehelpdesk_shared::actor::{Actor, Role};
 use ehelpdesk_shared::aggregate::{Aggregate, Context, EmptyDirectory};
 use ehelpdesk_shared::category::{self, Category, CategoryCode};
@@ -445,16 +445,7 @@ async fn directory_for(state: &AppState, command: &ComplaintCommand) -> Result<L
 
 fn complaint_response(status: StatusCode, outcome: Outcome<ComplaintReceipt>) -> Response {
     let location = format!("/v1/complaints/{}", outcome.receipt.complaint_id);
-    let mut response = (status, Json(outcome.receipt)).into_response();
-    if status == StatusCode::CREATED
-        && let Ok(location) = HeaderValue::from_str(&location)
-    {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    if outcome.replayed {
-        response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
-    }
-    response
+    super::receipt_response(status, outcome, &location)
 }
 
 /// The development actor headers, documented once for every endpoint.

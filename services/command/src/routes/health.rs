@@ -7,17 +7,6 @@ use utoipa::ToSchema;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
-pub struct Health {
-    pub status: &'static str,
-}
-
-/// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub nats: String,

@@ -19,6 +19,27 @@ pub use staff::*;
 /// Commands are small; 64 KiB holds the longest description with room to spare.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
+/// A command's answer: the receipt, `Location` of what a 201 created, and
+/// `Idempotent-Replayed` when this answers a retry.
+fn receipt_response<R: serde::Serialize>(
+    status: axum::http::StatusCode,
+    outcome: crate::executor::Outcome<R>,
+    location: &str,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let mut response = (status, axum::Json(outcome.receipt)).into_response();
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(location)
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if outcome.replayed {
+        response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
 /// Prometheus metrics (text exposition format).
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     ehelpdesk_shared::http::observe::render(&state.registry)
@@ -26,7 +47,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(ehelpdesk_shared::http::observe::healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics))

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use ehelpdesk_shared::actor::{Actor, Role};
 use ehelpdesk_shared::aggregate::EmptyDirectory;
 use ehelpdesk_shared::category::CategoryCode;
@@ -183,14 +183,5 @@ async fn run(
 
 fn staff_response(status: StatusCode, outcome: Outcome<StaffReceipt>) -> Response {
     let location = format!("/v1/staff/{}", outcome.receipt.staff_id);
-    let mut response = (status, Json(outcome.receipt)).into_response();
-    if status == StatusCode::CREATED
-        && let Ok(location) = HeaderValue::from_str(&location)
-    {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    if outcome.replayed {
-        response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
-    }
-    response
+    super::receipt_response(status, outcome, &location)
 }
