@@ -22,7 +22,7 @@ endif
 
 CARGO ?= cargo
 
-.PHONY: help run demo token test lint fuzz services-up services-down services-status deploy-check ci
+.PHONY: help run demo token test lint fuzz bench bench-quick services-up services-down services-status deploy-check ci
 
 help: ## list the targets
 	@echo "eHelpdesk. Usage: make <target>   (NATS_URL=$(NATS_URL), DATABASE_URL=$(DATABASE_URL))"
@@ -41,6 +41,14 @@ ROLE ?= admin
 NAME ?= Siti Admin
 token: ## mint a development token: make token ID=pic-aminah ROLE=pic NAME="Aminah"
 	@JWT_HS256_SECRET="$$(scripts/dev-secret.sh)" $(CARGO) run --release -q -p ehelpdesk-shared --bin ehelpdesk-token -- "$(ID)" "$(ROLE)" "$(NAME)"
+
+bench: ## throughput and latency beside the machine's limits (about 10 min); bench/results/
+	$(CARGO) build --release --bins
+	exec scripts/with-services.sh target/release/ehelpdesk-bench
+
+bench-quick: ## the same at small sizes (about a minute)
+	$(CARGO) build --release --bins
+	exec scripts/with-services.sh target/release/ehelpdesk-bench --quick
 
 FUZZ_SECONDS ?= 60
 fuzz: ## fuzz event and command decoding, FUZZ_SECONDS each (installs cargo-fuzz if missing)
