@@ -6,14 +6,18 @@ use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
 use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use ehelpdesk_shared::complaint::complaint_number;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 use crate::event_store::StoreError;
 
 pub struct ComplaintNumbers {
     bucket: kv::Store,
-    // Serialises allocations inside one process; CAS handles the other instances.
-    local: Mutex<()>,
+    /// Requests waiting for a number: whoever holds `allocator` next serves them all with
+    /// one compare-and-set (flat combining), so a burst of new complaints costs one round
+    /// trip to the bucket instead of one each.
+    waiting: std::sync::Mutex<Vec<(String, oneshot::Sender<Result<u64, String>>)>>,
+    // One allocating request at a time in this process; CAS handles the other instances.
+    allocator: Mutex<()>,
 }
 
 /// Malaysia's offset; complaint years follow the treasury's calendar, not UTC.
@@ -50,40 +54,77 @@ impl ComplaintNumbers {
             .get_key_value(bucket)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open bucket {bucket}: {e}")))?;
-        Ok(Self { bucket, local: Mutex::new(()) })
+        Ok(Self { bucket, waiting: std::sync::Mutex::new(vec![]), allocator: Mutex::new(()) })
     }
 
     /// The next number of the year `now` falls in (Malaysian time).
     pub async fn allocate(&self, now: DateTime<Utc>) -> Result<String, StoreError> {
         let year = now.with_timezone(&malaysia()).year();
         let key = format!("year-{year}");
-        let _one_at_a_time = self.local.lock().await;
+        let (tx, rx) = oneshot::channel();
+        self.lock_waiting().push((key, tx));
+        {
+            let _turn = self.allocator.lock().await;
+            let batch: Vec<_> = std::mem::take(&mut *self.lock_waiting());
+            // Empty when an earlier allocator already served this request.
+            let mut by_key: std::collections::BTreeMap<String, Vec<oneshot::Sender<Result<u64, String>>>> =
+                Default::default();
+            for (key, tx) in batch {
+                by_key.entry(key).or_default().push(tx);
+            }
+            for (key, senders) in by_key {
+                match self.reserve(&key, senders.len() as u64).await {
+                    Ok(first) => {
+                        for (i, tx) in senders.into_iter().enumerate() {
+                            let _ = tx.send(Ok(first + i as u64));
+                        }
+                    }
+                    Err(e) => {
+                        for tx in senders {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        match rx.await {
+            Ok(Ok(sequence)) => Ok(complaint_number(year, sequence)),
+            Ok(Err(e)) => Err(StoreError::Unavailable(e)),
+            Err(_) => Err(StoreError::Unavailable("complaint number allocator stopped".into())),
+        }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<(String, oneshot::Sender<Result<u64, String>>)>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves `count` consecutive numbers under `key`; returns the first.
+    async fn reserve(&self, key: &str, count: u64) -> Result<u64, String> {
         // Each round fails only because another instance won it, so this ends unless a
         // thousand allocations elsewhere overtake us in a row.
         for _ in 0..1000 {
-            let current = self.bucket.entry(&key).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let current = self.bucket.entry(key).await.map_err(|e| e.to_string())?;
             let result = match current {
-                None => self.bucket.create(&key, "1".into()).await.map(|_| 1).map_err(|e| match e.kind() {
+                None => self.bucket.create(key, count.to_string().into()).await.map(|_| 1).map_err(|e| match e.kind() {
                     CreateErrorKind::AlreadyExists => None,
                     _ => Some(e.to_string()),
                 }),
                 Some(entry) => {
                     let last: u64 = std::str::from_utf8(&entry.value).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-                    let next = last + 1;
-                    self.bucket.update(&key, next.to_string().into(), entry.revision).await.map(|_| next).map_err(|e| {
-                        match e.kind() {
+                    self.bucket.update(key, (last + count).to_string().into(), entry.revision).await.map(|_| last + 1).map_err(
+                        |e| match e.kind() {
                             UpdateErrorKind::WrongLastRevision => None,
                             _ => Some(e.to_string()),
-                        }
-                    })
+                        },
+                    )
                 }
             };
             match result {
-                Ok(sequence) => return Ok(complaint_number(year, sequence)),
+                Ok(first) => return Ok(first),
                 Err(None) => tokio::task::yield_now().await,
-                Err(Some(e)) => return Err(StoreError::Unavailable(e)),
+                Err(Some(e)) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable("complaint number counter is too contended".into()))
+        Err("complaint number counter is too contended".into())
     }
 }
