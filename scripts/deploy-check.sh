@@ -219,7 +219,8 @@ known_metrics = {
     "ehelpdesk_append_duration_seconds_count", "ehelpdesk_append_duration_seconds_sum",
     "ehelpdesk_projection_events_applied_total", "ehelpdesk_projection_batch_size_bucket",
     "ehelpdesk_projection_batch_size_count", "ehelpdesk_projection_batch_size_sum", "ehelpdesk_projection_lag_events",
-    "ehelpdesk_projection_lag_milliseconds", "ehelpdesk_outbox_pending", "ehelpdesk_outbox_published_total",
+    "ehelpdesk_projection_lag_seconds", "ehelpdesk_outbox_pending", "ehelpdesk_outbox_published_total",
+    "ehelpdesk_rebuild_applied_events",
 }
 promql_words = {"sum", "by", "rate", "or", "and", "histogram_quantile", "le", "job", "route", "status", "command",
                 "outcome", "instance", "increase", "without", "on", "max", "min", "avg"}

@@ -64,6 +64,8 @@ async fn metrics_and_request_ids_after_a_flow() {
             assert_eq!(sample(&text, "ehelpdesk_projection_events_applied_total"), 3.0);
             assert!(sample(&text, "ehelpdesk_projection_batch_size_count") >= 1.0);
             assert_eq!(sample(&text, "ehelpdesk_projection_lag_events"), 0.0);
+            assert!(sample(&text, "ehelpdesk_projection_lag_seconds") >= 0.0);
+            assert_eq!(sample(&text, "ehelpdesk_rebuild_applied_events"), 0.0, "no rebuild running");
             assert_eq!(sample(&text, r#"http_requests_total{method="GET",route="/v1/inbox",status="200"}"#), 1.0);
             break;
         }

@@ -10,12 +10,15 @@ use tokio::sync::{Mutex, oneshot};
 
 use crate::event_store::StoreError;
 
+/// A request waiting for a number: the counter's key, and where to send the number.
+type Waiter = (String, oneshot::Sender<Result<u64, String>>);
+
 pub struct ComplaintNumbers {
     bucket: kv::Store,
     /// Requests waiting for a number: whoever holds `allocator` next serves them all with
     /// one compare-and-set (flat combining), so a burst of new complaints costs one round
     /// trip to the bucket instead of one each.
-    waiting: std::sync::Mutex<Vec<(String, oneshot::Sender<Result<u64, String>>)>>,
+    waiting: std::sync::Mutex<Vec<Waiter>>,
     // One allocating request at a time in this process; CAS handles the other instances.
     allocator: Mutex<()>,
 }
@@ -94,7 +97,7 @@ impl ComplaintNumbers {
         }
     }
 
-    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<(String, oneshot::Sender<Result<u64, String>>)>> {
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -105,18 +108,22 @@ impl ComplaintNumbers {
         for _ in 0..1000 {
             let current = self.bucket.entry(key).await.map_err(|e| e.to_string())?;
             let result = match current {
-                None => self.bucket.create(key, count.to_string().into()).await.map(|_| 1).map_err(|e| match e.kind() {
-                    CreateErrorKind::AlreadyExists => None,
-                    _ => Some(e.to_string()),
-                }),
+                None => {
+                    self.bucket.create(key, count.to_string().into()).await.map(|_| 1).map_err(|e| match e.kind() {
+                        CreateErrorKind::AlreadyExists => None,
+                        _ => Some(e.to_string()),
+                    })
+                }
                 Some(entry) => {
                     let last: u64 = std::str::from_utf8(&entry.value).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-                    self.bucket.update(key, (last + count).to_string().into(), entry.revision).await.map(|_| last + 1).map_err(
-                        |e| match e.kind() {
+                    self.bucket
+                        .update(key, (last + count).to_string().into(), entry.revision)
+                        .await
+                        .map(|_| last + 1)
+                        .map_err(|e| match e.kind() {
                             UpdateErrorKind::WrongLastRevision => None,
                             _ => Some(e.to_string()),
-                        },
-                    )
+                        })
                 }
             };
             match result {

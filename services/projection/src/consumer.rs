@@ -100,7 +100,8 @@ impl Projector {
             self.metrics.batch_size.observe(incoming.len() as f64);
             if let Some((pending, published)) = newest {
                 self.metrics.lag_events.set(pending as i64);
-                self.metrics.lag_milliseconds.set((chrono::Utc::now() - published).num_milliseconds().max(0));
+                let behind = (chrono::Utc::now() - published).num_milliseconds().max(0);
+                self.metrics.lag_seconds.set(behind as f64 / 1000.0);
             }
             // Acks only after the commit: a crash before them means a redelivery, which the
             // checkpoint turns into a no-op.

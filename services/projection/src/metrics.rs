@@ -2,17 +2,19 @@
 
 use std::sync::Arc;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 
 pub struct ProjectionMetrics {
     pub events_applied: IntCounter,
     pub batch_size: Histogram,
     /// Events in the stream the projection has not applied yet.
     pub lag_events: IntGauge,
-    /// Age of the newest applied event when it was applied, in milliseconds.
-    pub lag_milliseconds: IntGauge,
+    /// Age of the newest applied event when it was applied, in seconds.
+    pub lag_seconds: Gauge,
     pub outbox_pending: IntGauge,
     pub outbox_published: IntCounter,
+    /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
+    pub rebuild_applied: IntGauge,
 }
 
 impl ProjectionMetrics {
@@ -30,23 +32,29 @@ impl ProjectionMetrics {
             .expect("valid metric"),
             lag_events: IntGauge::new("ehelpdesk_projection_lag_events", "Events behind the head of the stream")
                 .expect("valid metric"),
-            lag_milliseconds: IntGauge::new(
-                "ehelpdesk_projection_lag_milliseconds",
-                "How old the newest applied event was when it was applied",
+            lag_seconds: Gauge::new(
+                "ehelpdesk_projection_lag_seconds",
+                "How far behind the stream head the newest applied event was when it was applied",
             )
             .expect("valid metric"),
             outbox_pending: IntGauge::new("ehelpdesk_outbox_pending", "Notifications not yet published")
                 .expect("valid metric"),
             outbox_published: IntCounter::new("ehelpdesk_outbox_published_total", "Notifications published to NOTIFY")
                 .expect("valid metric"),
+            rebuild_applied: IntGauge::new(
+                "ehelpdesk_rebuild_applied_events",
+                "Events a running rebuild has applied so far (0 when none runs)",
+            )
+            .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(metrics.batch_size.clone()),
             Box::new(metrics.lag_events.clone()),
-            Box::new(metrics.lag_milliseconds.clone()),
+            Box::new(metrics.lag_seconds.clone()),
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
+            Box::new(metrics.rebuild_applied.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }

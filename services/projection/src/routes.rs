@@ -43,8 +43,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Prometheus metrics (text exposition format).
+/// Prometheus metrics (text exposition format). A rebuild runs as a process of its own; its
+/// progress is read from its scratch schema's checkpoint at scrape time.
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let sql = format!(
+        "SELECT last_sequence FROM \"{}_rebuild\".projection_checkpoint WHERE name = 'main'",
+        state.settings.schema
+    );
+    let progress: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_optional(&state.pool).await.ok().flatten();
+    state.metrics.rebuild_applied.set(progress.unwrap_or(0));
     ehelpdesk_shared::http::observe::render(&state.registry)
 }
 

@@ -69,12 +69,20 @@ impl Application {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
             notify: settings.notify.clone(),
-            metrics: Some(metrics),
+            metrics: Some(metrics.clone()),
         });
         let auth = Authenticator::from_config(&settings.auth).await.map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
-        let state =
-            AppState { pool, settings: Arc::new(settings), client, jetstream, applied: applied_rx, auth, registry };
+        let state = AppState {
+            pool,
+            settings: Arc::new(settings),
+            client,
+            jetstream,
+            applied: applied_rx,
+            auth,
+            registry,
+            metrics,
+        };
         let router = observe(routes::router(state.clone()), http_metrics);
         Ok(Self { listener, router, state, projector, relay })
     }

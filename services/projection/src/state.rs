@@ -23,6 +23,7 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Everything `/metrics` shows.
     pub registry: prometheus::Registry,
+    pub metrics: std::sync::Arc<crate::metrics::ProjectionMetrics>,
 }
 
 impl FromRef<AppState> for Authenticator {
