@@ -6,7 +6,7 @@
 //! - [`error`]: why the domain refuses a command, with stable codes.
 //! - [`envelope`]: the JSON form of an event in the stream.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
-//! - [`config`] and [`telemetry`]: plumbing both services start with.
+//! - [`config`], [`telemetry`] and [`shutdown`]: plumbing both services start and stop with.
 
 pub mod actor;
 pub mod aggregate;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod shutdown;
 pub mod staff;
 pub mod telemetry;
 pub mod validation;

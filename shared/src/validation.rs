@@ -212,6 +212,16 @@ impl Text {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// `parse` with bounds from [`limits`].
+    pub fn within(field: &str, raw: &str, (min, max): (usize, usize)) -> Result<Self, FieldError> {
+        Self::parse(field, raw, min, max)
+    }
+
+    /// `within` for a field that may be left out.
+    pub fn optional(field: &str, raw: Option<String>, bounds: (usize, usize)) -> Result<Option<Self>, FieldError> {
+        raw.map(|r| Self::within(field, &r, bounds)).transpose()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

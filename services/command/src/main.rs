@@ -1,12 +1,12 @@
 use ehelpdesk_command::configuration::Settings;
-use ehelpdesk_command::startup::{Application, shutdown_signal};
+use ehelpdesk_command::startup::Application;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = ehelpdesk_shared::telemetry::init("ehelpdesk-command");
     let settings = Settings::from_env(&ehelpdesk_shared::config::from_env())?;
     let app = Application::build(settings).await?;
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(ehelpdesk_shared::shutdown::signal()).await?;
     telemetry.shutdown();
     Ok(())
 }

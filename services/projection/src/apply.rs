@@ -104,7 +104,8 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut complaints = load_complaints(&mut tx, &complaint_ids).await?;
+    let mut complaints: HashMap<Uuid, Complaint> =
+        load_states(&mut tx, "complaints", "complaint_id", &complaint_ids).await?;
     let mut staff_ids: HashSet<String> =
         complaints.values().filter_map(|c| c.pic_id().map(|p| p.to_string())).collect();
     for (_, _, _, d) in &decoded {
@@ -124,7 +125,8 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
             Decoded::Skipped(_) => {}
         }
     }
-    let mut staff = load_staff(&mut tx, &staff_ids.into_iter().collect::<Vec<_>>()).await?;
+    let staff_ids: Vec<String> = staff_ids.into_iter().collect();
+    let mut staff: HashMap<String, StaffMember> = load_states(&mut tx, "staff", "staff_id", &staff_ids).await?;
 
     let mut touched_complaints: HashMap<Uuid, u64> = HashMap::new();
     let mut touched_staff: HashMap<String, u64> = HashMap::new();
@@ -203,36 +205,31 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
     Ok(last)
 }
 
-async fn load_complaints(
+/// The folded states of `ids` as stored in `table`'s `state` column, by `key`.
+async fn load_states<K, S>(
     tx: &mut Transaction<'_, Postgres>,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, Complaint>, sqlx::Error> {
-    let rows = sqlx::query("SELECT complaint_id, state FROM complaints WHERE complaint_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
+    table: &'static str,
+    key: &'static str,
+    ids: &[K],
+) -> Result<HashMap<K, S>, sqlx::Error>
+where
+    K: for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+        + sqlx::postgres::PgHasArrayType
+        + Send
+        + Sync
+        + Eq
+        + std::hash::Hash,
+    for<'q> &'q [K]: sqlx::Encode<'q, Postgres>,
+    S: serde::de::DeserializeOwned,
+{
+    let sql = format!("SELECT {key}, state FROM {table} WHERE {key} = ANY($1)");
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(ids).fetch_all(&mut **tx).await?;
     let mut out = HashMap::new();
     for row in rows {
         let state: serde_json::Value = row.get(1);
-        let complaint: Complaint = serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        out.insert(row.get(0), complaint);
-    }
-    Ok(out)
-}
-
-async fn load_staff(
-    tx: &mut Transaction<'_, Postgres>,
-    ids: &[String],
-) -> Result<HashMap<String, StaffMember>, sqlx::Error> {
-    let rows = sqlx::query("SELECT staff_id, state FROM staff WHERE staff_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let state: serde_json::Value = row.get(1);
-        let member: StaffMember = serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        out.insert(row.get(0), member);
+        let folded: S = serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        out.insert(row.get(0), folded);
     }
     Ok(out)
 }

@@ -61,3 +61,9 @@ pub async fn checkpoint(pool: &PgPool) -> Result<u64, sqlx::Error> {
         sqlx::query_as("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main'").fetch_one(pool).await?;
     Ok(seq as u64)
 }
+
+/// The last sequence in the event stream.
+pub async fn stream_head(jetstream: &async_nats::jetstream::Context, stream: &str) -> Result<u64, String> {
+    let mut stream = jetstream.get_stream(stream).await.map_err(|e| e.to_string())?;
+    Ok(stream.info().await.map_err(|e| e.to_string())?.state.last_sequence)
+}

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match command.as_str() {
         "serve" => {
             let app = Application::build(settings).await?;
-            app.run_until(shutdown_signal()).await?;
+            app.run_until(ehelpdesk_shared::shutdown::signal()).await?;
         }
         "rebuild" => {
             let report = ehelpdesk_projection::rebuild::rebuild(&settings, |p| eprintln!("rebuild: {p}")).await?;
@@ -53,23 +53,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     telemetry.shutdown();
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -67,7 +67,7 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
     let client =
         async_nats::connect(&settings.event_log.nats_url).await.map_err(|e| RebuildError::Nats(e.to_string()))?;
     let jetstream = async_nats::jetstream::new(client);
-    let head = stream_head(&jetstream, &settings.event_log.stream).await?;
+    let head = db::stream_head(&jetstream, &settings.event_log.stream).await.map_err(RebuildError::Nats)?;
     let started = Instant::now();
     let mut applied = replay(&pool, &jetstream, settings, 1, head, started, &mut progress).await?;
 
@@ -86,7 +86,7 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
         .await?;
     }
     loop {
-        let head_now = stream_head(&jetstream, &settings.event_log.stream).await?;
+        let head_now = db::stream_head(&jetstream, &settings.event_log.stream).await.map_err(RebuildError::Nats)?;
         if applied >= head_now {
             break;
         }
@@ -109,12 +109,6 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
         sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{old}\" CASCADE"))).execute(&admin).await?;
     }
     Ok(RebuildReport { events: applied, last_sequence: applied, elapsed: started.elapsed() })
-}
-
-async fn stream_head(jetstream: &async_nats::jetstream::Context, stream: &str) -> Result<u64, RebuildError> {
-    let mut stream = jetstream.get_stream(stream).await.map_err(|e| RebuildError::Nats(e.to_string()))?;
-    let info = stream.info().await.map_err(|e| RebuildError::Nats(e.to_string()))?;
-    Ok(info.state.last_sequence)
 }
 
 /// Applies events `from..=to` (and whatever else arrives in the same batches).

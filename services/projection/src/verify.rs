@@ -71,7 +71,7 @@ pub async fn verify(
             .map_err(|e| VerifyError::Nats(e.to_string()))?;
         let mut messages = consumer.messages().await.map_err(|e| VerifyError::Nats(e.to_string()))?;
         // Stop at the checkpoint: later events are not in the read models yet.
-        let head = stream_head(jetstream, &log.stream).await?;
+        let head = crate::db::stream_head(jetstream, &log.stream).await.map_err(VerifyError::Nats)?;
         let mut seen_up_to = 0;
         let complaint_subjects = format!("{}.{}.", log.subject_prefix, Complaint::SUBJECT_KIND);
         while seen_up_to < checkpoint.min(head) {
@@ -159,9 +159,4 @@ pub async fn verify(
     }
     differences.sort_by(|a, b| (a.complaint_id, &a.what).cmp(&(b.complaint_id, &b.what)));
     Ok(VerifyReport { events, checkpoint, complaints: folded.len(), differences })
-}
-
-async fn stream_head(jetstream: &async_nats::jetstream::Context, stream: &str) -> Result<u64, VerifyError> {
-    let mut stream = jetstream.get_stream(stream).await.map_err(|e| VerifyError::Nats(e.to_string()))?;
-    Ok(stream.info().await.map_err(|e| VerifyError::Nats(e.to_string()))?.state.last_sequence)
 }

@@ -30,14 +30,6 @@ use ehelpdesk_shared::http::problem::{ApiError, Problem};
 /// complaint" lands on the same complaint.
 const IDEMPOTENT_COMPLAINT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2d4e_8a7b_4c3d_9e2f_1a0b_5c6d_7e8f);
 
-fn text(field: &str, raw: &str, (min, max): (usize, usize)) -> Result<Text, FieldError> {
-    Text::parse(field, raw, min, max)
-}
-
-fn optional_text(field: &str, raw: Option<String>, bounds: (usize, usize)) -> Result<Option<Text>, FieldError> {
-    raw.map(|r| text(field, &r, bounds)).transpose()
-}
-
 /// Who the complaint is for. A complainant may leave out `id` (it is their own).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,16 +83,16 @@ impl LogComplaintRequest {
             complainant: ComplainantDetails {
                 id,
                 ic_number: IcNumber::parse("complainant.ic_number", &c.ic_number)?,
-                name: text("complainant.name", &c.name, limits::NAME)?,
+                name: Text::within("complainant.name", &c.name, limits::NAME)?,
                 email: Email::parse("complainant.email", &c.email)?,
                 phone: PhoneNumber::parse("complainant.phone", &c.phone)?,
-                ptj: text("complainant.ptj", &c.ptj, limits::PTJ)?,
+                ptj: Text::within("complainant.ptj", &c.ptj, limits::PTJ)?,
             },
             category: CategoryCode::parse("category", &self.category)?,
-            title: text("title", &self.title, limits::TITLE)?,
-            description: text("description", &self.description, limits::DESCRIPTION)?,
+            title: Text::within("title", &self.title, limits::TITLE)?,
+            description: Text::within("description", &self.description, limits::DESCRIPTION)?,
             channel: self.channel.unwrap_or(Channel::Web),
-            reference: optional_text("reference", self.reference, limits::REFERENCE)?,
+            reference: Text::optional("reference", self.reference, limits::REFERENCE)?,
         })
     }
 }
@@ -169,7 +161,7 @@ pub async fn assign_complaint(
 ) -> Result<Response, ApiError> {
     let command = ComplaintCommand::Assign {
         pic_id: StaffId::parse("pic_id", &body.value.pic_id)?,
-        note: optional_text("note", body.value.note, limits::MESSAGE)?,
+        note: Text::optional("note", body.value.note, limits::MESSAGE)?,
     };
     run(&state, id, command, &actor, key, body.hash).await
 }
@@ -195,7 +187,7 @@ pub async fn respond_to_complaint(
     body: JsonBody<RespondRequest>,
 ) -> Result<Response, ApiError> {
     let command = ComplaintCommand::Respond {
-        message: text("message", &body.value.message, limits::MESSAGE)?,
+        message: Text::within("message", &body.value.message, limits::MESSAGE)?,
         status: body.value.status,
     };
     run(&state, id, command, &actor, key, body.hash).await
@@ -218,7 +210,7 @@ pub async fn reply_to_complaint(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<MessageRequest>,
 ) -> Result<Response, ApiError> {
-    let command = ComplaintCommand::Reply { message: text("message", &body.value.message, limits::MESSAGE)? };
+    let command = ComplaintCommand::Reply { message: Text::within("message", &body.value.message, limits::MESSAGE)? };
     run(&state, id, command, &actor, key, body.hash).await
 }
 
@@ -243,7 +235,7 @@ pub async fn refer_to_implementor(
 ) -> Result<Response, ApiError> {
     let command = ComplaintCommand::ReferToImplementor {
         implementor_id: StaffId::parse("implementor_id", &body.value.implementor_id)?,
-        message: text("message", &body.value.message, limits::MESSAGE)?,
+        message: Text::within("message", &body.value.message, limits::MESSAGE)?,
     };
     run(&state, id, command, &actor, key, body.hash).await
 }
@@ -270,8 +262,12 @@ pub async fn escalate_to_vendor(
 ) -> Result<Response, ApiError> {
     let command = ComplaintCommand::EscalateToVendor {
         vendor: body.value.vendor,
-        vendor_log_number: optional_text("vendor_log_number", body.value.vendor_log_number, limits::VENDOR_LOG_NUMBER)?,
-        message: text("message", &body.value.message, limits::MESSAGE)?,
+        vendor_log_number: Text::optional(
+            "vendor_log_number",
+            body.value.vendor_log_number,
+            limits::VENDOR_LOG_NUMBER,
+        )?,
+        message: Text::within("message", &body.value.message, limits::MESSAGE)?,
     };
     run(&state, id, command, &actor, key, body.hash).await
 }
@@ -295,8 +291,12 @@ pub async fn record_vendor_update(
     body: JsonBody<VendorUpdateRequest>,
 ) -> Result<Response, ApiError> {
     let command = ComplaintCommand::RecordVendorUpdate {
-        message: text("message", &body.value.message, limits::MESSAGE)?,
-        vendor_log_number: optional_text("vendor_log_number", body.value.vendor_log_number, limits::VENDOR_LOG_NUMBER)?,
+        message: Text::within("message", &body.value.message, limits::MESSAGE)?,
+        vendor_log_number: Text::optional(
+            "vendor_log_number",
+            body.value.vendor_log_number,
+            limits::VENDOR_LOG_NUMBER,
+        )?,
     };
     run(&state, id, command, &actor, key, body.hash).await
 }
@@ -312,7 +312,8 @@ pub async fn add_internal_note(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<MessageRequest>,
 ) -> Result<Response, ApiError> {
-    let command = ComplaintCommand::AddInternalNote { message: text("message", &body.value.message, limits::MESSAGE)? };
+    let command =
+        ComplaintCommand::AddInternalNote { message: Text::within("message", &body.value.message, limits::MESSAGE)? };
     run(&state, id, command, &actor, key, body.hash).await
 }
 
@@ -338,9 +339,9 @@ pub async fn close_complaint(
     body: JsonBody<CloseRequest>,
 ) -> Result<Response, ApiError> {
     let command = ComplaintCommand::Close {
-        reason: optional_text("reason", body.value.reason, limits::REASON)?,
+        reason: Text::optional("reason", body.value.reason, limits::REASON)?,
         rating: body.value.rating.map(|r| Rating::parse("rating", r)).transpose()?,
-        comment: optional_text("comment", body.value.comment, limits::MESSAGE)?,
+        comment: Text::optional("comment", body.value.comment, limits::MESSAGE)?,
     };
     run(&state, id, command, &actor, key, body.hash).await
 }
@@ -362,7 +363,7 @@ pub async fn reopen_complaint(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<ReopenRequest>,
 ) -> Result<Response, ApiError> {
-    let command = ComplaintCommand::Reopen { reason: text("reason", &body.value.reason, limits::REASON)? };
+    let command = ComplaintCommand::Reopen { reason: Text::within("reason", &body.value.reason, limits::REASON)? };
     run(&state, id, command, &actor, key, body.hash).await
 }
 

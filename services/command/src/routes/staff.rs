@@ -65,10 +65,10 @@ pub async fn register_staff(
     let id = StaffId::parse("staff_id", &r.staff_id)?;
     let command = StaffCommand::Register(Box::new(StaffRegistered {
         ic_number: IcNumber::parse("ic_number", &r.ic_number)?,
-        name: Text::parse("name", &r.name, limits::NAME.0, limits::NAME.1)?,
+        name: Text::within("name", &r.name, limits::NAME)?,
         email: Email::parse("email", &r.email)?,
         phone: PhoneNumber::parse("phone", &r.phone)?,
-        ptj: Text::parse("ptj", &r.ptj, limits::PTJ.0, limits::PTJ.1)?,
+        ptj: Text::within("ptj", &r.ptj, limits::PTJ)?,
         roles: roles(r.roles)?,
         categories: categories(r.categories)?,
     }));
@@ -100,10 +100,10 @@ pub async fn update_staff(
 ) -> Result<Response, ApiError> {
     let u = body.value;
     let command = StaffCommand::Update(Box::new(StaffUpdated {
-        name: u.name.map(|v| Text::parse("name", &v, limits::NAME.0, limits::NAME.1)).transpose()?,
+        name: u.name.map(|v| Text::within("name", &v, limits::NAME)).transpose()?,
         email: u.email.map(|v| Email::parse("email", &v)).transpose()?,
         phone: u.phone.map(|v| PhoneNumber::parse("phone", &v)).transpose()?,
-        ptj: u.ptj.map(|v| Text::parse("ptj", &v, limits::PTJ.0, limits::PTJ.1)).transpose()?,
+        ptj: u.ptj.map(|v| Text::within("ptj", &v, limits::PTJ)).transpose()?,
         roles: u.roles.map(roles).transpose()?,
         categories: u.categories.map(categories).transpose()?,
     }));
@@ -127,9 +127,7 @@ pub async fn deactivate_staff(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<DeactivateStaffRequest>,
 ) -> Result<Response, ApiError> {
-    let command = StaffCommand::Deactivate {
-        reason: Text::parse("reason", &body.value.reason, limits::REASON.0, limits::REASON.1)?,
-    };
+    let command = StaffCommand::Deactivate { reason: Text::within("reason", &body.value.reason, limits::REASON)? };
     run(&state, id, command, &actor, key, body.hash, StatusCode::OK).await
 }
 
