@@ -329,6 +329,92 @@ async fn working_day_aging_skips_the_kelantan_weekend_and_holidays() {
     assert_eq!(holiday_row.get::<Option<String>, _>(1).as_deref(), Some("Cuti Ujian"));
 }
 
+/// The report totals as the triggers left them, and as a recount from `complaints` makes them.
+async fn totals_and_recount(pool: &sqlx::PgPool) -> (Vec<String>, Vec<String>) {
+    let totals = |pool| async move {
+        let d = dump(pool).await;
+        [&d["open_by_day"][..], &d["closed_by_working_days"][..]].concat()
+    };
+    let kept = totals(pool).await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT recount_report_totals()").execute(&mut *tx).await.unwrap();
+    let mut recounted = vec![];
+    for sql in [
+        "SELECT to_jsonb(o) FROM open_by_day o WHERE open <> 0 ORDER BY dimension, key, logged_on",
+        "SELECT to_jsonb(c) FROM closed_by_working_days c WHERE closed <> 0 ORDER BY dimension, key, working_days",
+    ] {
+        let rows = sqlx::query(sql).fetch_all(&mut *tx).await.unwrap();
+        recounted.extend(rows.iter().map(|r| r.get::<Value, _>(0).to_string()));
+    }
+    tx.rollback().await.unwrap();
+    (kept, recounted)
+}
+
+#[tokio::test]
+async fn report_totals_follow_every_change_and_the_calendar() {
+    let s = stack().await;
+    whole_flow(&s).await;
+    let (reopened, _) = file(&s, &COMPLAINANT, "PAYROLL", "Slip gaji tidak keluar").await;
+    let p = |step: &str| format!("/v1/complaints/{reopened}/{step}");
+    act(&s, &p("assignment"), &ADMIN, json!({"pic_id": PIC.id})).await;
+    act(&s, &p("closure"), &COMPLAINANT, json!({"rating": 2})).await;
+    act(&s, &p("reopening"), &COMPLAINANT, json!({"reason": "Masih berlaku"})).await;
+    let (_, _) = file(&s, &COMPLAINANT, "GL", "Lejar tidak seimbang").await;
+    let (held, _) = file(&s, &COMPLAINANT, "GL", "Lejar kedua").await;
+    let last = act(&s, &format!("/v1/complaints/{held}/assignment"), &ADMIN, json!({"pic_id": OTHER_PIC.id})).await;
+    let pool = s.db.read_models().await;
+    wait_until_applied(&pool, last).await;
+
+    let (kept, recounted) = totals_and_recount(&pool).await;
+    assert_eq!(kept, recounted);
+    // 3 open (one per dimension each: the reopened one, the new one, the held one) and the
+    // closed one of the whole flow.
+    let aging = s.projection.get(&format!("/v1/reports/aging?group_by=category&min_seq={last}"), &ADMIN).await;
+    let open: Vec<(String, i64)> = aging
+        .assert_ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r["open"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(open, [("GL".to_owned(), 2), ("PAYROLL".to_owned(), 1)]);
+
+    // A complaint fixed by hand, logged ten days ago and closed now: the triggers count it,
+    // and a new working week recounts its working days.
+    sqlx::query(
+        "INSERT INTO complaints (complaint_id, number, title, description, category, channel, complainant_id, \
+           complainant_ic, complainant_name, complainant_email, complainant_phone, ptj, status, logged_at, \
+           closed_at, last_activity_at, reopen_count, state, last_sequence) \
+         SELECT gen_random_uuid(), 'ADU-TANGAN-1', title, description, category, channel, complainant_id, \
+           complainant_ic, complainant_name, complainant_email, complainant_phone, ptj, 'closed', \
+           now() - interval '10 days', now(), now(), 0, state, last_sequence FROM complaints LIMIT 1",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let days_to_close = |pool: &sqlx::PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT max(working_days) FROM closed_by_working_days WHERE dimension = 'category' AND closed > 0",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let with_weekends = days_to_close(&pool).await;
+    let (kept, recounted) = totals_and_recount(&pool).await;
+    assert_eq!(kept, recounted);
+    let no_weekend = ehelpdesk_projection::calendar::WorkingWeek::parse("").unwrap();
+    ehelpdesk_projection::db::write_calendar(&pool, &no_weekend, &[]).await.unwrap();
+    let every_day = days_to_close(&pool).await;
+    assert!(every_day > with_weekends, "{every_day} working days now, {with_weekends} before");
+    assert_eq!(every_day, 10);
+    let (kept, recounted) = totals_and_recount(&pool).await;
+    assert_eq!(kept, recounted);
+}
+
 /// Row-for-row dump of the models, for comparing a rebuild or a resumed run.
 async fn dump(pool: &sqlx::PgPool) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
@@ -339,6 +425,11 @@ async fn dump(pool: &sqlx::PgPool) -> BTreeMap<&'static str, Vec<String>> {
         ("staff", "SELECT to_jsonb(s) FROM staff s ORDER BY staff_id"),
         ("checkpoint", "SELECT to_jsonb(p) - 'updated_at' FROM projection_checkpoint p"),
         ("skipped", "SELECT to_jsonb(k) - 'recorded_at' FROM skipped_events k ORDER BY sequence"),
+        ("open_by_day", "SELECT to_jsonb(o) FROM open_by_day o WHERE open <> 0 ORDER BY dimension, key, logged_on"),
+        (
+            "closed_by_working_days",
+            "SELECT to_jsonb(c) FROM closed_by_working_days c WHERE closed <> 0 ORDER BY dimension, key, working_days",
+        ),
     ] {
         let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
         out.insert(table, rows.iter().map(|r| r.get::<Value, _>(0).to_string()).collect());

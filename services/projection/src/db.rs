@@ -42,6 +42,7 @@ pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holid
     let date = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
     let days = calendar::calendar(date(CALENDAR_FROM), date(CALENDAR_TO), week, holidays);
     let mut tx = pool.begin().await?;
+    let before = calendar_fingerprint(&mut tx).await?;
     sqlx::query("DELETE FROM calendar").execute(&mut *tx).await?;
     sqlx::query(
         "INSERT INTO calendar (day, is_working, holiday, working_index) \
@@ -53,7 +54,21 @@ pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holid
     .bind(days.iter().map(|d| d.working_index).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
+    if calendar_fingerprint(&mut tx).await? != before {
+        // Working days to close were counted with the old calendar. Writers of complaints
+        // wait meanwhile, so no trigger's change slips between the recount's statements.
+        sqlx::query("LOCK TABLE complaints IN SHARE MODE").execute(&mut *tx).await?;
+        sqlx::query("SELECT recount_report_totals()").execute(&mut *tx).await?;
+    }
     tx.commit().await
+}
+
+async fn calendar_fingerprint(tx: &mut sqlx::PgConnection) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT md5(string_agg(day || ':' || working_index, ',' ORDER BY day)) FROM calendar WHERE is_working",
+    )
+    .fetch_one(tx)
+    .await
 }
 
 pub async fn checkpoint(pool: &PgPool) -> Result<u64, sqlx::Error> {

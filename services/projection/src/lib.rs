@@ -19,6 +19,7 @@ pub mod project;
 pub mod queries;
 pub mod rebuild;
 pub mod relay;
+pub mod reports;
 pub mod routes;
 pub mod startup;
 pub mod state;

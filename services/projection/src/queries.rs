@@ -257,8 +257,8 @@ pub async fn timeline(pool: &PgPool, id: Uuid, include_internal: bool) -> Result
         .collect())
 }
 
-/// What a report groups by. Only these column names ever reach the SQL text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+/// What a report groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     Pic,
@@ -267,16 +267,17 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    fn column(self) -> &'static str {
+    /// The `dimension` of the report totals (migrations/0003_report_totals.sql).
+    fn dimension(self) -> &'static str {
         match self {
-            GroupBy::Pic => "c.pic_id",
-            GroupBy::Category => "c.category",
-            GroupBy::Ptj => "c.ptj",
+            GroupBy::Pic => "pic",
+            GroupBy::Category => "category",
+            GroupBy::Ptj => "ptj",
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgingRow {
     /// PIC id, category code or PTJ; null for complaints nobody holds yet.
     pub key: Option<String>,
@@ -288,19 +289,29 @@ pub struct AgingRow {
     pub open: i64,
 }
 
-/// Open complaints by age in working days, in the buckets of the treasury's reports.
-pub async fn aging_report(pool: &PgPool, by: GroupBy, today: NaiveDate) -> Result<Vec<AgingRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT key, count(*) FILTER (WHERE age <= 3) AS b1, count(*) FILTER (WHERE age BETWEEN 4 AND 7) AS b2, \
-           count(*) FILTER (WHERE age BETWEEN 8 AND 14) AS b3, count(*) FILTER (WHERE age BETWEEN 15 AND 30) AS b4, \
-           count(*) FILTER (WHERE age > 30) AS b5, count(*) AS open FROM ( \
-           SELECT {col} AS key, COALESCE(ct.working_index - cl.working_index, 0) AS age FROM complaints c \
-           LEFT JOIN calendar cl ON cl.day = (c.logged_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
-           LEFT JOIN calendar ct ON ct.day = $1::date WHERE c.status <> 'closed') aged \
-         GROUP BY key ORDER BY key NULLS FIRST",
-        col = by.column()
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(today).fetch_all(pool).await?;
+/// Open complaints by age in working days, in the buckets of the treasury's reports. Reads
+/// the running totals per logging day, aged against the calendar now.
+pub async fn aging_report(
+    db: impl sqlx::PgExecutor<'_>,
+    by: GroupBy,
+    today: NaiveDate,
+) -> Result<Vec<AgingRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT NULLIF(key, '') AS key, \
+           COALESCE(sum(open) FILTER (WHERE age <= 3), 0)::bigint AS b1, \
+           COALESCE(sum(open) FILTER (WHERE age BETWEEN 4 AND 7), 0)::bigint AS b2, \
+           COALESCE(sum(open) FILTER (WHERE age BETWEEN 8 AND 14), 0)::bigint AS b3, \
+           COALESCE(sum(open) FILTER (WHERE age BETWEEN 15 AND 30), 0)::bigint AS b4, \
+           COALESCE(sum(open) FILTER (WHERE age > 30), 0)::bigint AS b5, sum(open)::bigint AS open FROM ( \
+           SELECT o.key, o.open, COALESCE(ct.working_index - cl.working_index, 0) AS age FROM open_by_day o \
+           LEFT JOIN calendar cl ON cl.day = o.logged_on LEFT JOIN calendar ct ON ct.day = $2::date \
+           WHERE o.dimension = $1 AND o.open <> 0) aged \
+         GROUP BY key HAVING sum(open) > 0 ORDER BY NULLIF(key, '') NULLS FIRST",
+    )
+    .bind(by.dimension())
+    .bind(today)
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .iter()
         .map(|r| AgingRow {
@@ -315,7 +326,7 @@ pub async fn aging_report(pool: &PgPool, by: GroupBy, today: NaiveDate) -> Resul
         .collect())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResolutionRow {
     pub key: Option<String>,
     pub closed: i64,
@@ -326,30 +337,76 @@ pub struct ResolutionRow {
     pub target_working_days: i32,
 }
 
-pub async fn resolution_report(pool: &PgPool, by: GroupBy, target: i32) -> Result<Vec<ResolutionRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT key, count(*) AS closed, \
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median, \
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY days) AS p90, \
-           avg((days <= $1)::int)::float8 AS within FROM ( \
-           SELECT {col} AS key, COALESCE(cc.working_index - cl.working_index, 0) AS days FROM complaints c \
-           LEFT JOIN calendar cl ON cl.day = (c.logged_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
-           LEFT JOIN calendar cc ON cc.day = (c.closed_at AT TIME ZONE 'Asia/Kuala_Lumpur')::date \
-           WHERE c.status = 'closed') solved GROUP BY key ORDER BY key NULLS FIRST",
-        col = by.column()
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(target).fetch_all(pool).await?;
-    Ok(rows
-        .iter()
-        .map(|r| ResolutionRow {
-            key: r.get("key"),
-            closed: r.get("closed"),
-            median_working_days: r.get("median"),
-            p90_working_days: r.get("p90"),
-            within_target: r.get("within"),
-            target_working_days: target,
-        })
-        .collect())
+/// Closed complaints by working days to close: counts, median, 90th percentile and share
+/// within target, from the running histogram of working days per key.
+pub async fn resolution_report(
+    db: impl sqlx::PgExecutor<'_>,
+    by: GroupBy,
+    target: i32,
+) -> Result<Vec<ResolutionRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT NULLIF(key, '') AS key, working_days, closed FROM closed_by_working_days \
+         WHERE dimension = $1 AND closed > 0 ORDER BY NULLIF(key, '') NULLS FIRST, working_days",
+    )
+    .bind(by.dimension())
+    .fetch_all(db)
+    .await?;
+    let mut report: Vec<ResolutionRow> = vec![];
+    let mut histogram: Vec<(i32, i64)> = vec![];
+    let mut key: Option<Option<String>> = None;
+    let mut finish = |key: Option<String>, histogram: &mut Vec<(i32, i64)>| {
+        report.push(resolution_row(key, histogram, target));
+        histogram.clear();
+    };
+    for row in &rows {
+        let row_key: Option<String> = row.get("key");
+        if key.as_ref().is_some_and(|k| *k != row_key) {
+            finish(key.take().flatten(), &mut histogram);
+        }
+        key = Some(row_key);
+        histogram.push((row.get("working_days"), row.get("closed")));
+    }
+    if let Some(k) = key {
+        finish(k, &mut histogram);
+    }
+    Ok(report)
+}
+
+/// One key's row from its histogram of (working days, complaints), sorted by days.
+fn resolution_row(key: Option<String>, histogram: &[(i32, i64)], target: i32) -> ResolutionRow {
+    let closed: i64 = histogram.iter().map(|(_, n)| n).sum();
+    let within: i64 = histogram.iter().filter(|(days, _)| *days <= target).map(|(_, n)| n).sum();
+    ResolutionRow {
+        key,
+        closed,
+        median_working_days: percentile_cont(histogram, 0.5),
+        p90_working_days: percentile_cont(histogram, 0.9),
+        within_target: if closed == 0 { 0.0 } else { within as f64 / closed as f64 },
+        target_working_days: target,
+    }
+}
+
+/// PostgreSQL's `percentile_cont(q)` of the values a sorted histogram stands for: the value
+/// at rank q·(n-1), interpolated between its neighbours.
+pub fn percentile_cont(histogram: &[(i32, i64)], q: f64) -> f64 {
+    let n: i64 = histogram.iter().map(|(_, c)| c).sum();
+    if n == 0 {
+        return 0.0;
+    }
+    let at = |rank: i64| -> f64 {
+        let mut seen = 0;
+        for (value, count) in histogram {
+            seen += count;
+            if rank < seen {
+                return f64::from(*value);
+            }
+        }
+        histogram.last().map_or(0.0, |(v, _)| f64::from(*v))
+    };
+    let position = q * (n - 1) as f64;
+    let (lo, hi) = (position.floor(), position.ceil());
+    let below = at(lo as i64);
+    below + (position - lo) * (at(hi as i64) - below)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -395,4 +452,57 @@ pub async fn outbox(pool: &PgPool, pending_only: bool, limit: i64) -> Result<Vec
             published_at: r.get("published_at"),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, on the values themselves.
+    fn naive_percentile_cont(values: &[i32], q: f64) -> f64 {
+        let mut sorted = values.to_vec();
+        sorted.sort();
+        let position = q * (sorted.len() - 1) as f64;
+        let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
+        f64::from(sorted[lo]) + (position - lo as f64) * f64::from(sorted[hi] - sorted[lo])
+    }
+
+    fn histogram_of(values: &[i32]) -> Vec<(i32, i64)> {
+        let mut counts = std::collections::BTreeMap::new();
+        for v in values {
+            *counts.entry(*v).or_insert(0) += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    #[test]
+    fn percentiles_of_a_small_histogram() {
+        // 1, 2, 2, 10: median halfway between 2 and 2, p90 at rank 2.7 between 2 and 10.
+        let h = [(1, 1), (2, 2), (10, 1)];
+        assert_eq!(percentile_cont(&h, 0.5), 2.0);
+        assert!((percentile_cont(&h, 0.9) - 7.6).abs() < 1e-9);
+        assert_eq!(percentile_cont(&[], 0.5), 0.0);
+        assert_eq!(percentile_cont(&[(4, 3)], 0.9), 4.0);
+    }
+
+    #[test]
+    fn a_resolution_row_counts_within_target() {
+        let row = resolution_row(Some("pic-a".into()), &[(0, 2), (3, 1), (5, 1)], 3);
+        assert_eq!(row.closed, 4);
+        assert_eq!(row.within_target, 0.75);
+        assert_eq!(row.median_working_days, 1.5);
+    }
+
+    proptest! {
+        #[test]
+        fn histogram_percentiles_equal_the_definition(
+            values in proptest::collection::vec(0i32..60, 1..200),
+            q in 0.0f64..=1.0,
+        ) {
+            let expected = naive_percentile_cont(&values, q);
+            let got = percentile_cont(&histogram_of(&values), q);
+            prop_assert!((expected - got).abs() < 1e-9, "{expected} != {got}");
+        }
+    }
 }

@@ -330,8 +330,7 @@ pub async fn aging_report(
     require_reader_of_reports(&actor)?;
     state.wait_for(p.min_seq).await?;
     let today = p.today.unwrap_or_else(queries::today_in_malaysia);
-    let rows =
-        queries::aging_report(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
+    let rows = state.reports.aging(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
     Ok(Json(rows))
 }
 
@@ -352,7 +351,9 @@ pub async fn resolution_report(
             detail: "resolution groups by pic or category".into(),
         });
     }
-    let rows = queries::resolution_report(&state.pool, by, state.settings.resolution_target_days)
+    let rows = state
+        .reports
+        .resolution(&state.pool, by, state.settings.resolution_target_days)
         .await
         .map_err(database_error)?;
     Ok(Json(rows))

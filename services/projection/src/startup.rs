@@ -82,6 +82,7 @@ impl Application {
             auth,
             registry,
             metrics,
+            reports: Default::default(),
         };
         let router = observe(routes::router(state.clone()), http_metrics);
         Ok(Self { listener, router, state, projector, relay })

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Everything `/metrics` shows.
     pub registry: prometheus::Registry,
     pub metrics: std::sync::Arc<crate::metrics::ProjectionMetrics>,
+    /// Reports computed once per checkpoint and shared.
+    pub reports: Arc<crate::reports::Reports>,
 }
 
 impl FromRef<AppState> for Authenticator {
