@@ -47,6 +47,91 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// CPU seconds a process has used so far (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux for /proc
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces): state is field 3.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+        })
+        .map_or(0.0, |ticks| ticks / ticks_per_second)
+}
+
+/// The pids of every process named `name` (PostgreSQL runs a process per connection).
+fn pids_named(name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
+        .collect()
+}
+
+/// Where the machine's CPU went during a phase: our processes by name, NATS, PostgreSQL
+/// and this load generator. Sampled repeatedly, because a connection's PostgreSQL process
+/// takes its CPU time with it when it exits.
+struct CpuUse {
+    ours: Vec<(&'static str, u32)>,
+    /// Per process: its group and CPU seconds at the start (0 if born later) and last seen.
+    seen: std::collections::HashMap<u32, (&'static str, f64, f64)>,
+    started: Instant,
+}
+
+impl CpuUse {
+    fn start(ours: &[(&'static str, u32)]) -> Self {
+        let mut cpu = Self { ours: ours.to_vec(), seen: Default::default(), started: Instant::now() };
+        cpu.sample();
+        for (_, at_start, last) in cpu.seen.values_mut() {
+            *at_start = *last;
+        }
+        cpu
+    }
+
+    fn sample(&mut self) {
+        let mut groups: Vec<(&'static str, u32)> = self.ours.clone();
+        groups.extend(pids_named("nats-server").into_iter().map(|pid| ("NATS", pid)));
+        groups.extend(pids_named("postgres").into_iter().map(|pid| ("PostgreSQL", pid)));
+        groups.push(("load generator", std::process::id()));
+        for (group, pid) in groups {
+            let now = cpu_seconds(pid);
+            let entry = self.seen.entry(pid).or_insert((group, 0.0, 0.0));
+            entry.2 = entry.2.max(now);
+        }
+    }
+
+    /// CPU seconds by group since the start, in a fixed order.
+    fn used(&self) -> Vec<(&'static str, f64)> {
+        let mut order: Vec<&'static str> = self.ours.iter().map(|(name, _)| *name).collect();
+        order.extend(["NATS", "PostgreSQL", "load generator"]);
+        order
+            .into_iter()
+            .map(|group| {
+                let sum = self.seen.values().filter(|(g, _, _)| *g == group).map(|(_, from, to)| to - from).sum();
+                (group, sum)
+            })
+            .collect()
+    }
+
+    /// Milliseconds of CPU per unit of work by group, and how busy the machine was.
+    fn report(&mut self, units: f64) -> (String, String) {
+        self.sample();
+        let used = self.used();
+        let total: f64 = used.iter().map(|(_, s)| s).sum();
+        let ms = |s: f64| s * 1000.0 / units.max(1.0);
+        let parts: Vec<String> = used.iter().map(|(name, s)| format!("{name} {:.3}", ms(*s))).collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
+        (
+            format!("{} (total {:.3})", parts.join(", "), ms(total)),
+            format!("{:.0}% of {cores} cores busy", total * 100.0 / elapsed / cores),
+        )
+    }
+}
+
 struct Service {
     child: Child,
     url: String,
@@ -189,6 +274,8 @@ async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, B
     }
     let latencies = Arc::new(Mutex::new(vec![]));
     let lags = Arc::new(Mutex::new(vec![]));
+    let ours = [("command", command.child.id()), ("projection", projection.child.id())];
+    let mut cpu = CpuUse::start(&ours);
     let started = Instant::now();
     let mut users = vec![];
     for u in 0..sizes.virtual_users {
@@ -253,8 +340,22 @@ async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, B
         u.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let scraped = http.get(format!("{}/metrics", projection.url)).send().await?.text().await?;
+    let metric = |name: &str| {
+        scraped
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let batches = metric("ehelpdesk_projection_batch_size_count").max(1.0);
+    let batch_events = metric("ehelpdesk_projection_batch_size_sum") / batches;
+    let batch_ms = metric("ehelpdesk_projection_batch_seconds_sum") * 1000.0 / batches;
     let latencies = std::mem::take(&mut *latencies.lock().await);
-    let commands = latencies.len() as f64 / elapsed;
+    let latencies_count = latencies.len();
+    let (cpu_per_command, busy) = cpu.report(latencies_count as f64);
+    let commands = latencies_count as f64 / elapsed;
     let (p50, p99, p999) = percentiles(latencies);
     let (lag50, lag99, _) = percentiles(std::mem::take(&mut *lags.lock().await));
     let rss_command = peak_rss_mib(command.child.id());
@@ -274,6 +375,17 @@ async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, B
             figure: "3. projection lag under that load (reply → visible with min_seq)".into(),
             value: format!("p50 {lag50:.1} ms, p99 {lag99:.1} ms"),
             target: "p99 < 100 ms".into(),
+            ..Default::default()
+        },
+        Row {
+            figure: "2b. CPU per command during (2), ms".into(),
+            value: cpu_per_command,
+            limit: busy,
+            ..Default::default()
+        },
+        Row {
+            figure: "3b. projection batches during (2)".into(),
+            value: format!("{batches:.0} batches, {batch_events:.1} events and {batch_ms:.1} ms each on average"),
             ..Default::default()
         },
         Row {
@@ -305,9 +417,12 @@ async fn catch_up(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
         .stderr(Stdio::null())
         .spawn()?;
     let pid = rebuild.id();
+    let mut cpu = CpuUse::start(&[("rebuild", pid)]);
     let mut rss = 0.0_f64;
     let status = loop {
         rss = rss.max(peak_rss_mib(pid));
+        // Read while the processes live: their /proc entries go with them.
+        cpu.sample();
         if let Some(status) = rebuild.try_wait()? {
             break status;
         }
@@ -323,12 +438,14 @@ async fn catch_up(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
     }
     // "rebuilt N events in X s (R events/s); ..."
     let rate: f64 = out
-        .split('(')
-        .nth(1)
+        .lines()
+        .find(|l| l.starts_with("rebuilt "))
+        .and_then(|l| l.split('(').nth(1))
         .and_then(|s| s.split(' ').next())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("no rate in rebuild output: {out}"))?;
     let events = sizes.catchup_complaints * 5 + 300;
+    let (cpu_per_event, busy) = cpu.report(events as f64);
     let pg = raw_postgres(&db, sizes.pg_raw_rows).await?;
     Ok(vec![
         Row {
@@ -337,6 +454,12 @@ async fn catch_up(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
             limit: format!("{pg:.0} rows/s (raw PostgreSQL, 500-row upserts + checkpoint a transaction)"),
             ratio: format!("{:.0}%", rate * 100.0 / pg),
             target: "≥ 30%".into(),
+        },
+        Row {
+            figure: "4b. CPU per event during (4), ms".into(),
+            value: cpu_per_event,
+            limit: busy,
+            ..Default::default()
         },
         Row { figure: "6b. peak RSS of the rebuild".into(), value: format!("{rss:.0} MiB"), ..Default::default() },
     ])

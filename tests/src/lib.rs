@@ -307,6 +307,7 @@ pub fn projection_settings(
         event_log: event_log.clone(),
         consumer: "projection".into(),
         batch_size: 100,
+        rebuild_batch_size: 100,
         notify: NotifyConfig {
             stream: format!("{}_NOTIFY", event_log.stream),
             subject_prefix: format!("{}_notify", event_log.subject_prefix),

@@ -479,6 +479,37 @@ async fn a_rebuilt_model_equals_the_live_one_row_for_row() {
 }
 
 #[tokio::test]
+async fn a_rebuild_keeps_the_live_outbox_and_adds_what_the_live_models_had_not_reached() {
+    let s = stack().await;
+    let (_, last) = whole_flow(&s).await;
+    let pool = s.db.read_models().await;
+    wait_until_applied(&pool, last).await;
+    // A mark no regeneration could produce: the live row itself must survive the rebuild.
+    sqlx::query("UPDATE notification_outbox SET subject = 'DITANDA' WHERE sequence = $1")
+        .bind(last as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let Stack { projection, command, db, log } = s;
+    projection.stop().await;
+    let reply = command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Semasa terhenti")).await;
+    let unseen = reply.assert_ok(201)["stream_sequence"].as_u64().unwrap();
+
+    let report = ehelpdesk_projection::rebuild::rebuild(&projection_settings(&log.config, &db), |_| {}).await.unwrap();
+    assert_eq!(report.last_sequence, unseen);
+    let count = |sql: &'static str, sequence: u64| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).bind(sequence as i64).fetch_one(&pool).await.unwrap() }
+    };
+    assert!(
+        count("SELECT count(*) FROM notification_outbox WHERE sequence = $1 AND subject = 'DITANDA'", last).await > 0
+    );
+    assert!(count("SELECT count(*) FROM notification_outbox WHERE sequence = $1", unseen).await > 0);
+    let (kept, recounted) = totals_and_recount(&pool).await;
+    assert_eq!(kept, recounted, "the rebuild's recounted totals");
+}
+
+#[tokio::test]
 async fn a_crash_between_commit_and_ack_neither_loses_nor_doubles() {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;

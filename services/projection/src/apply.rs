@@ -82,6 +82,17 @@ pub async fn checkpoint(tx: &mut Transaction<'_, Postgres>) -> Result<u64, sqlx:
 
 /// Applies `batch` (in stream order) and returns the new checkpoint.
 pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Result<u64, ApplyError> {
+    apply_batch_notifying_after(pool, prefix, batch, 0).await
+}
+
+/// The same, writing notifications only for events after `notified` (a rebuild keeps the
+/// live outbox for the events the live models already reached).
+pub async fn apply_batch_notifying_after(
+    pool: &PgPool,
+    prefix: &str,
+    batch: &[Incoming],
+    notified: u64,
+) -> Result<u64, ApplyError> {
     let mut tx = pool.begin().await?;
     let done = checkpoint(&mut tx).await?;
     let todo: Vec<&Incoming> = batch.iter().filter(|m| m.sequence > done).collect();
@@ -143,10 +154,14 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
                     let _in_span = span.enter();
                     let seq = sequence as i64;
                     timeline.push(project::timeline_row(seq, &recorded, &after));
-                    outbox.extend(project::notifications(seq, &recorded, &after, &staff).into_iter().map(|mut n| {
-                        n.traceparent = traceparent.map(str::to_owned);
-                        n
-                    }));
+                    if sequence > notified {
+                        outbox.extend(project::notifications(seq, &recorded, &after, &staff).into_iter().map(
+                            |mut n| {
+                                n.traceparent = traceparent.map(str::to_owned);
+                                n
+                            },
+                        ));
+                    }
                     complaints.insert(id, after);
                     touched_complaints.insert(id, sequence);
                 }
@@ -178,12 +193,10 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
         .collect();
     let staff_rows: Vec<serde_json::Value> =
         touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
-    write_rows(&mut tx, "complaints", COMPLAINT_COLUMNS, OnConflict::Update("complaint_id"), complaint_rows).await?;
-    write_rows(&mut tx, "staff", STAFF_COLUMNS, OnConflict::Update("staff_id"), staff_rows).await?;
-    let timeline_rows = timeline.iter().map(timeline_json).collect();
-    write_rows(&mut tx, "timeline", TIMELINE_COLUMNS, OnConflict::Skip, timeline_rows).await?;
-    let outbox_rows = outbox.iter().map(outbox_json).collect();
-    write_rows(&mut tx, "notification_outbox", OUTBOX_COLUMNS, OnConflict::Skip, outbox_rows).await?;
+    upsert_rows(&mut tx, "complaints", COMPLAINT_COLUMNS, "complaint_id", complaint_rows).await?;
+    upsert_rows(&mut tx, "staff", STAFF_COLUMNS, "staff_id", staff_rows).await?;
+    insert_timeline(&mut tx, &timeline).await?;
+    insert_outbox(&mut tx, &outbox).await?;
     for (sequence, subject, reason) in &skipped {
         sqlx::query(
             "INSERT INTO skipped_events (sequence, subject, reason, recorded_at) VALUES ($1, $2, $3, now()) \
@@ -268,63 +281,21 @@ const COMPLAINT_COLUMNS: &[&str] = &[
 ];
 const STAFF_COLUMNS: &[&str] =
     &["staff_id", "name", "email", "phone", "ptj", "roles", "categories", "active", "state", "last_sequence"];
-const TIMELINE_COLUMNS: &[&str] = &[
-    "complaint_id",
-    "sequence",
-    "occurred_at",
-    "event_type",
-    "actor_id",
-    "actor_role",
-    "actor_name",
-    "status",
-    "message",
-    "details",
-    "visibility",
-];
-const OUTBOX_COLUMNS: &[&str] = &[
-    "id",
-    "sequence",
-    "complaint_id",
-    "event_type",
-    "recipient_id",
-    "recipient_role",
-    "channel",
-    "address",
-    "subject",
-    "body",
-    "created_at",
-    "traceparent",
-];
-
-/// What a bulk write does with a row whose key is already there.
-enum OnConflict {
-    /// Replace it (models keyed by aggregate).
-    Update(&'static str),
-    /// Keep it (a replayed event's timeline step or notification).
-    Skip,
-}
-
 /// Writes many rows in one statement: they travel as one JSON array that PostgreSQL turns
 /// into records of the table's own type, so every column keeps its SQL type.
-async fn write_rows(
+async fn upsert_rows(
     tx: &mut Transaction<'_, Postgres>,
     table: &'static str,
     columns: &[&str],
-    on_conflict: OnConflict,
+    key: &'static str,
     rows: Vec<serde_json::Value>,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let list = columns.join(", ");
-    let conflict = match on_conflict {
-        OnConflict::Update(key) => {
-            let updates: Vec<String> =
-                columns.iter().filter(|c| **c != key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-            format!("ON CONFLICT ({key}) DO UPDATE SET {}", updates.join(", "))
-        }
-        OnConflict::Skip => "ON CONFLICT DO NOTHING".to_owned(),
-    };
+    let updates: Vec<String> = columns.iter().filter(|c| **c != key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    let conflict = format!("ON CONFLICT ({key}) DO UPDATE SET {}", updates.join(", "));
     let sql = format!(
         "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) {conflict}"
     );
@@ -383,35 +354,60 @@ fn staff_row(s: &StaffMember, sequence: u64) -> serde_json::Value {
     })
 }
 
-fn timeline_json(row: &TimelineRow) -> serde_json::Value {
-    json!({
-        "complaint_id": row.complaint_id,
-        "sequence": row.sequence,
-        "occurred_at": row.occurred_at,
-        "event_type": row.event_type,
-        "actor_id": row.actor_id,
-        "actor_role": row.actor_role,
-        "actor_name": row.actor_name,
-        "status": row.status,
-        "message": row.message,
-        "details": row.details,
-        "visibility": row.visibility,
-    })
+/// The batch's timeline steps, as typed arrays: append-only rows need no JSON round trip.
+/// A step already there is a replayed event's, and is kept.
+async fn insert_timeline(tx: &mut Transaction<'_, Postgres>, rows: &[TimelineRow]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&TimelineRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO timeline (complaint_id, sequence, occurred_at, event_type, actor_id, actor_role, actor_name, \
+           status, message, details, visibility) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
+           $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+    .bind(column(|r| r.event_type))
+    .bind(column(|r| &r.actor_id))
+    .bind(column(|r| r.actor_role))
+    .bind(column(|r| &r.actor_name))
+    .bind(column(|r| r.status))
+    .bind(rows.iter().map(|r| r.message.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| &r.details).collect::<Vec<_>>())
+    .bind(column(|r| r.visibility))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
-fn outbox_json(n: &Notification) -> serde_json::Value {
-    json!({
-        "id": n.id,
-        "sequence": n.sequence,
-        "complaint_id": n.complaint_id,
-        "event_type": n.event_type,
-        "recipient_id": n.recipient_id,
-        "recipient_role": n.recipient_role,
-        "channel": n.channel.as_str(),
-        "address": n.address,
-        "subject": n.subject,
-        "body": n.body,
-        "created_at": n.created_at,
-        "traceparent": n.traceparent,
-    })
+/// The batch's notifications, likewise; ids derive from the event, so a replay's are kept.
+async fn insert_outbox(tx: &mut Transaction<'_, Postgres>, rows: &[Notification]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&Notification) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO notification_outbox (id, sequence, complaint_id, event_type, recipient_id, recipient_role, \
+           channel, address, subject, body, created_at, traceparent) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
+           $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
+    .bind(column(|r| r.event_type))
+    .bind(column(|r| &r.recipient_id))
+    .bind(column(|r| r.recipient_role))
+    .bind(column(|r| r.channel.as_str()))
+    .bind(column(|r| &r.address))
+    .bind(column(|r| &r.subject))
+    .bind(column(|r| &r.body))
+    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

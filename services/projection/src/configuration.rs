@@ -31,6 +31,9 @@ pub struct Settings {
     pub consumer: String,
     /// `BATCH_SIZE`, default 500: events per PostgreSQL transaction at most.
     pub batch_size: usize,
+    /// `REBUILD_BATCH_SIZE`, default 2000: the same for a rebuild, where nobody waits for a
+    /// single event and fewer, larger transactions replay faster.
+    pub rebuild_batch_size: usize,
     pub notify: NotifyConfig,
     /// `WEEKEND_DAYS`, default `fri,sat` (Kelantan).
     pub working_week: WorkingWeek,
@@ -86,6 +89,7 @@ impl Settings {
             event_log: env.event_log()?,
             consumer: env.string("CONSUMER_NAME", "projection"),
             batch_size: env.parse("BATCH_SIZE", 500)?,
+            rebuild_batch_size: env.parse("REBUILD_BATCH_SIZE", 2000)?,
             notify: NotifyConfig {
                 stream: env.string("NOTIFY_STREAM", "NOTIFY"),
                 subject_prefix: env.string("NOTIFY_SUBJECT_PREFIX", "notify"),

@@ -94,7 +94,9 @@ impl Projector {
                 received.push(message);
             }
             let before = *self.applied.borrow();
+            let timer = self.metrics.batch_seconds.start_timer();
             let applied = apply_batch(&self.pool, &self.event_log.subject_prefix, &incoming).await?;
+            timer.observe_duration();
             self.applied.send_replace(applied);
             self.metrics.events_applied.inc_by(applied.saturating_sub(before));
             self.metrics.batch_size.observe(incoming.len() as f64);

@@ -17,9 +17,16 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Connections whose `search_path` is `schema`, so the models' SQL names no schema and the
 /// same statements serve the live models and a rebuild.
+///
+/// Commits need not wait for the disk: a commit lost in a crash takes its checkpoint with
+/// it, and the consumer restarts from the checkpoint, so the stream replays those events
+/// (a lost relay stamp means a republish under the same `Nats-Msg-Id`, which NOTIFY's
+/// 10-minute duplicate window drops).
+/// Nothing acknowledged to a user lives only in these models.
 pub async fn connect(url: &str, schema: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options =
-        PgConnectOptions::from_str(url)?.application_name("ehelpdesk-projection").options([("search_path", schema)]);
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("ehelpdesk-projection")
+        .options([("search_path", schema), ("synchronous_commit", "off")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(3))

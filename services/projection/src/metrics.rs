@@ -7,6 +7,8 @@ use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry
 pub struct ProjectionMetrics {
     pub events_applied: IntCounter,
     pub batch_size: Histogram,
+    /// Wall time of one batch's transaction, from begin to commit.
+    pub batch_seconds: Histogram,
     /// Events in the stream the projection has not applied yet.
     pub lag_events: IntGauge,
     /// Age of the newest applied event when it was applied, in seconds.
@@ -30,6 +32,11 @@ impl ProjectionMetrics {
                     .buckets(vec![1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0]),
             )
             .expect("valid metric"),
+            batch_seconds: Histogram::with_opts(
+                HistogramOpts::new("ehelpdesk_projection_batch_seconds", "Time to apply one batch, begin to commit")
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            )
+            .expect("valid metric"),
             lag_events: IntGauge::new("ehelpdesk_projection_lag_events", "Events behind the head of the stream")
                 .expect("valid metric"),
             lag_seconds: Gauge::new(
@@ -50,6 +57,7 @@ impl ProjectionMetrics {
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(metrics.batch_size.clone()),
+            Box::new(metrics.batch_seconds.clone()),
             Box::new(metrics.lag_events.clone()),
             Box::new(metrics.lag_seconds.clone()),
             Box::new(metrics.outbox_pending.clone()),

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 
-use crate::apply::{ApplyError, Incoming, apply_batch};
+use crate::apply::{ApplyError, Incoming, apply_batch_notifying_after};
 use crate::configuration::Settings;
 use crate::db;
 
@@ -69,15 +69,27 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
     let jetstream = async_nats::jetstream::new(client);
     let head = db::stream_head(&jetstream, &settings.event_log.stream).await.map_err(RebuildError::Nats)?;
     let started = Instant::now();
-    let mut applied = replay(&pool, &jetstream, settings, 1, head, started, &mut progress).await?;
+    let set_aside = set_aside_for_bulk_load(&pool, &fresh).await?;
+    // The outbox is not a view of the log but a record of what was owed and sent: the live
+    // one is kept, and the rebuild writes notifications only for events it had not reached.
+    let live_exists = schema_exists(&admin, live).await?;
+    let live_checkpoint: i64 = if live_exists {
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT last_sequence FROM \"{live}\".projection_checkpoint WHERE name = 'main'"
+        )))
+        .fetch_one(&admin)
+        .await?
+    } else {
+        0
+    };
+    let notified = live_checkpoint as u64;
+    let replay = Replay { pool: &pool, jetstream: &jetstream, settings, notified, started };
+    let mut applied = replay.run(1, head, &mut progress).await?;
+    restore_after_bulk_load(&pool, set_aside).await?;
 
     // The swap: hold the live checkpoint so the live projector pauses, apply what arrived
-    // meanwhile, carry over which notifications were already sent, rename, commit.
+    // meanwhile, move the live outbox in, rename, commit.
     let mut tx = admin.begin().await?;
-    let live_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-        .bind(live)
-        .fetch_one(&mut *tx)
-        .await?;
     if live_exists {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT last_sequence FROM \"{live}\".projection_checkpoint WHERE name = 'main' FOR UPDATE"
@@ -90,16 +102,21 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
         if applied >= head_now {
             break;
         }
-        applied = replay(&pool, &jetstream, settings, applied + 1, head_now, started, &mut progress).await?;
+        applied = replay.run(applied + 1, head_now, &mut progress).await?;
     }
     let old = format!("{live}_old_{}", chrono::Utc::now().timestamp());
     if live_exists {
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE \"{fresh}\".notification_outbox n SET published_at = o.published_at \
-             FROM \"{live}\".notification_outbox o WHERE n.id = o.id AND o.published_at IS NOT NULL"
-        )))
-        .execute(&mut *tx)
-        .await?;
+        // Notifications only the rebuild wrote join the live outbox, which then moves in.
+        for statement in [
+            format!(
+                "INSERT INTO \"{live}\".notification_outbox SELECT * FROM \"{fresh}\".notification_outbox \
+                 ON CONFLICT (id) DO NOTHING"
+            ),
+            format!("DROP TABLE \"{fresh}\".notification_outbox"),
+            format!("ALTER TABLE \"{live}\".notification_outbox SET SCHEMA \"{fresh}\""),
+        ] {
+            sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
+        }
         sqlx::query(AssertSqlSafe(format!("ALTER SCHEMA \"{live}\" RENAME TO \"{old}\""))).execute(&mut *tx).await?;
     }
     sqlx::query(AssertSqlSafe(format!("ALTER SCHEMA \"{fresh}\" RENAME TO \"{live}\""))).execute(&mut *tx).await?;
@@ -111,48 +128,102 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
     Ok(RebuildReport { events: applied, last_sequence: applied, elapsed: started.elapsed() })
 }
 
-/// Applies events `from..=to` (and whatever else arrives in the same batches).
-async fn replay(
-    pool: &PgPool,
-    jetstream: &async_nats::jetstream::Context,
-    settings: &Settings,
-    from: u64,
-    to: u64,
-    started: Instant,
-    progress: &mut impl FnMut(&Progress),
-) -> Result<u64, RebuildError> {
-    let mut applied = from.saturating_sub(1);
-    if applied >= to {
-        return Ok(applied);
-    }
-    let stream =
-        jetstream.get_stream(&settings.event_log.stream).await.map_err(|e| RebuildError::Nats(e.to_string()))?;
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
-            filter_subject: settings.event_log.all_subjects(),
-            ..Default::default()
-        })
+async fn schema_exists(pool: &PgPool, schema: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(pool)
         .await
-        .map_err(|e| RebuildError::Nats(e.to_string()))?;
-    let messages = consumer.messages().await.map_err(|e| RebuildError::Nats(e.to_string()))?;
-    let mut chunks = messages.ready_chunks(settings.batch_size);
-    let mut last_report = Instant::now();
-    while applied < to {
-        let Some(chunk) = chunks.next().await else { break };
-        let mut batch = Vec::with_capacity(chunk.len());
-        for message in chunk {
-            let message = message.map_err(|e| RebuildError::Nats(e.to_string()))?;
-            let info = message.info().map_err(|e| RebuildError::Nats(e.to_string()))?;
-            batch.push(Incoming::from_message(&message, info.stream_sequence));
-        }
-        applied = apply_batch(pool, &settings.event_log.subject_prefix, &batch).await?;
-        if last_report.elapsed() >= Duration::from_secs(1) || applied >= to {
-            last_report = Instant::now();
-            let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let left = to.saturating_sub(applied) as f64 / rate.max(1e-9);
-            progress(&Progress { applied, target: to, events_per_second: rate, seconds_left: left });
-        }
+}
+
+/// The secondary indexes of a fresh schema, dropped for the bulk load: building each once
+/// at the end costs far less than keeping it up to date through a million upserts. Indexes
+/// behind constraints (primary keys, unique numbers) stay, as the upserts rely on them.
+/// The report-total triggers are switched off too; the totals are recounted at the end.
+async fn set_aside_for_bulk_load(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexname::text, i.indexdef FROM pg_indexes i WHERE i.schemaname = $1 AND NOT EXISTS ( \
+           SELECT 1 FROM pg_constraint c JOIN pg_class x ON x.oid = c.conindid JOIN pg_namespace n \
+             ON n.oid = x.relnamespace WHERE n.nspname = i.schemaname AND x.relname = i.indexname)",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await?;
+    for (name, _) in &indexes {
+        sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{schema}\".\"{name}\""))).execute(pool).await?;
     }
-    Ok(applied)
+    sqlx::query("ALTER TABLE complaints DISABLE TRIGGER USER").execute(pool).await?;
+    Ok(indexes.into_iter().map(|(_, definition)| definition).collect())
+}
+
+async fn restore_after_bulk_load(pool: &PgPool, indexes: Vec<String>) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL maintenance_work_mem = '256MB'").execute(&mut *tx).await?;
+    for definition in indexes {
+        sqlx::query(AssertSqlSafe(definition)).execute(&mut *tx).await?;
+    }
+    sqlx::query("ALTER TABLE complaints ENABLE TRIGGER USER").execute(&mut *tx).await?;
+    sqlx::query("SELECT recount_report_totals()").execute(&mut *tx).await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE complaints, timeline, notification_outbox, staff").execute(pool).await?;
+    Ok(())
+}
+
+/// What replaying needs besides the range.
+struct Replay<'a> {
+    pool: &'a PgPool,
+    jetstream: &'a async_nats::jetstream::Context,
+    settings: &'a Settings,
+    /// Events up to here have their notifications in the live outbox already.
+    notified: u64,
+    started: Instant,
+}
+
+impl Replay<'_> {
+    /// Applies events `from..=to` (and whatever else arrives in the same batches).
+    async fn run(&self, from: u64, to: u64, progress: &mut impl FnMut(&Progress)) -> Result<u64, RebuildError> {
+        let mut applied = from.saturating_sub(1);
+        if applied >= to {
+            return Ok(applied);
+        }
+        let settings = self.settings;
+        let stream = self
+            .jetstream
+            .get_stream(&settings.event_log.stream)
+            .await
+            .map_err(|e| RebuildError::Nats(e.to_string()))?;
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
+                filter_subject: settings.event_log.all_subjects(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| RebuildError::Nats(e.to_string()))?;
+        let messages = consumer.messages().await.map_err(|e| RebuildError::Nats(e.to_string()))?;
+        // Messages come in bursts smaller than a batch; waiting a moment fills the batch.
+        let mut chunks = std::pin::pin!(tokio_stream::StreamExt::chunks_timeout(
+            messages,
+            settings.rebuild_batch_size,
+            Duration::from_millis(20)
+        ));
+        let mut last_report = Instant::now();
+        while applied < to {
+            let Some(chunk) = chunks.next().await else { break };
+            let mut batch = Vec::with_capacity(chunk.len());
+            for message in chunk {
+                let message = message.map_err(|e| RebuildError::Nats(e.to_string()))?;
+                let info = message.info().map_err(|e| RebuildError::Nats(e.to_string()))?;
+                batch.push(Incoming::from_message(&message, info.stream_sequence));
+            }
+            applied = apply_batch_notifying_after(self.pool, &settings.event_log.subject_prefix, &batch, self.notified)
+                .await?;
+            if last_report.elapsed() >= Duration::from_secs(1) || applied >= to {
+                last_report = Instant::now();
+                let rate = applied as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+                let left = to.saturating_sub(applied) as f64 / rate.max(1e-9);
+                progress(&Progress { applied, target: to, events_per_second: rate, seconds_left: left });
+            }
+        }
+        Ok(applied)
+    }
 }

@@ -330,7 +330,8 @@ pub async fn aging_report(
     require_reader_of_reports(&actor)?;
     state.wait_for(p.min_seq).await?;
     let today = p.today.unwrap_or_else(queries::today_in_malaysia);
-    let rows = state.reports.aging(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
+    let rows =
+        state.reports.aging(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
     Ok(Json(rows))
 }
 
