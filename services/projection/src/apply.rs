@@ -6,7 +6,6 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use chrono::Utc;
 use ehelpdesk_shared::aggregate::{Aggregate, DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::envelope;
@@ -115,10 +114,7 @@ pub async fn apply_batch_notifying_after(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut complaints: HashMap<Uuid, Complaint> =
-        load_states(&mut tx, "complaints", "complaint_id", &complaint_ids).await?;
-    let mut staff_ids: HashSet<String> =
-        complaints.values().filter_map(|c| c.pic_id().map(|p| p.to_string())).collect();
+    let mut staff_ids: HashSet<String> = HashSet::new();
     for (_, _, _, d) in &decoded {
         match d {
             Decoded::Staff(id, _) => {
@@ -137,7 +133,7 @@ pub async fn apply_batch_notifying_after(
         }
     }
     let staff_ids: Vec<String> = staff_ids.into_iter().collect();
-    let mut staff: HashMap<String, StaffMember> = load_states(&mut tx, "staff", "staff_id", &staff_ids).await?;
+    let (mut complaints, mut staff) = load_states(&mut tx, &complaint_ids, &staff_ids).await?;
 
     let mut touched_complaints: HashMap<Uuid, u64> = HashMap::new();
     let mut touched_staff: HashMap<String, u64> = HashMap::new();
@@ -193,10 +189,6 @@ pub async fn apply_batch_notifying_after(
         .collect();
     let staff_rows: Vec<serde_json::Value> =
         touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
-    upsert_rows(&mut tx, "complaints", COMPLAINT_COLUMNS, "complaint_id", complaint_rows).await?;
-    upsert_rows(&mut tx, "staff", STAFF_COLUMNS, "staff_id", staff_rows).await?;
-    insert_timeline(&mut tx, &timeline).await?;
-    insert_outbox(&mut tx, &outbox).await?;
     for (sequence, subject, reason) in &skipped {
         sqlx::query(
             "INSERT INTO skipped_events (sequence, subject, reason, recorded_at) VALUES ($1, $2, $3, now()) \
@@ -209,42 +201,47 @@ pub async fn apply_batch_notifying_after(
         .await?;
     }
     let last = todo.last().map_or(done, |m| m.sequence);
-    sqlx::query("UPDATE projection_checkpoint SET last_sequence = $1, updated_at = $2 WHERE name = 'main'")
-        .bind(last as i64)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
+    write_batch(
+        &mut tx,
+        Rows { complaints: complaint_rows, staff: staff_rows, timeline: &timeline, outbox: &outbox },
+        last,
+    )
+    .await?;
     tx.commit().await?;
     Ok(last)
 }
 
-/// The folded states of `ids` as stored in `table`'s `state` column, by `key`.
-async fn load_states<K, S>(
+/// The folded states of the batch's complaints, and of the staff its events name or its
+/// complaints' PICs are (notifications go to them), in one round trip.
+async fn load_states(
     tx: &mut Transaction<'_, Postgres>,
-    table: &'static str,
-    key: &'static str,
-    ids: &[K],
-) -> Result<HashMap<K, S>, sqlx::Error>
-where
-    K: for<'r> sqlx::Decode<'r, Postgres>
-        + sqlx::Type<Postgres>
-        + sqlx::postgres::PgHasArrayType
-        + Send
-        + Sync
-        + Eq
-        + std::hash::Hash,
-    for<'q> &'q [K]: sqlx::Encode<'q, Postgres>,
-    S: serde::de::DeserializeOwned,
-{
-    let sql = format!("SELECT {key}, state FROM {table} WHERE {key} = ANY($1)");
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(ids).fetch_all(&mut **tx).await?;
-    let mut out = HashMap::new();
+    complaint_ids: &[Uuid],
+    staff_ids: &[String],
+) -> Result<(HashMap<Uuid, Complaint>, HashMap<String, StaffMember>), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT complaint_id, NULL AS staff_id, state FROM complaints WHERE complaint_id = ANY($1) \
+         UNION ALL SELECT NULL, staff_id, state FROM staff WHERE staff_id = ANY($2) \
+           OR staff_id IN (SELECT pic_id FROM complaints WHERE complaint_id = ANY($1))",
+    )
+    .bind(complaint_ids)
+    .bind(staff_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let decode_error = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    let (mut complaints, mut staff) = (HashMap::new(), HashMap::new());
     for row in rows {
-        let state: serde_json::Value = row.get(1);
-        let folded: S = serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        out.insert(row.get(0), folded);
+        let state: serde_json::Value = row.get(2);
+        match (row.get::<Option<Uuid>, _>(0), row.get::<Option<String>, _>(1)) {
+            (Some(id), _) => {
+                complaints.insert(id, serde_json::from_value(state).map_err(decode_error)?);
+            }
+            (None, Some(id)) => {
+                staff.insert(id, serde_json::from_value(state).map_err(decode_error)?);
+            }
+            (None, None) => {}
+        }
     }
-    Ok(out)
+    Ok((complaints, staff))
 }
 
 const COMPLAINT_COLUMNS: &[&str] = &[
@@ -281,26 +278,84 @@ const COMPLAINT_COLUMNS: &[&str] = &[
 ];
 const STAFF_COLUMNS: &[&str] =
     &["staff_id", "name", "email", "phone", "ptj", "roles", "categories", "active", "state", "last_sequence"];
-/// Writes many rows in one statement: they travel as one JSON array that PostgreSQL turns
-/// into records of the table's own type, so every column keeps its SQL type.
-async fn upsert_rows(
-    tx: &mut Transaction<'_, Postgres>,
-    table: &'static str,
-    columns: &[&str],
-    key: &'static str,
-    rows: Vec<serde_json::Value>,
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+/// What one batch writes.
+struct Rows<'a> {
+    complaints: Vec<serde_json::Value>,
+    staff: Vec<serde_json::Value>,
+    timeline: &'a [TimelineRow],
+    outbox: &'a [Notification],
+}
+
+/// Every model's rows and the checkpoint in ONE statement: each round trip to PostgreSQL
+/// is a wait, and under load the waits, not the work, are what delay a batch.
+///
+/// Models keyed by aggregate travel as a JSON array that PostgreSQL turns into records of
+/// the table's own type (every column keeps its SQL type) and replace what is there. The
+/// append-only timeline and outbox travel as typed arrays; a row already there is a replayed
+/// event's (their keys derive from the event) and is kept.
+async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u64) -> Result<(), sqlx::Error> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "WITH complaint_rows AS ({}), staff_rows AS ({}), \
+             timeline_rows AS (INSERT INTO timeline (complaint_id, sequence, occurred_at, event_type, actor_id, \
+               actor_role, actor_name, status, message, details, visibility) \
+               SELECT * FROM UNNEST($3::uuid[], $4::int8[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], \
+                 $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[]) ON CONFLICT DO NOTHING), \
+             outbox_rows AS (INSERT INTO notification_outbox (id, sequence, complaint_id, event_type, recipient_id, \
+               recipient_role, channel, address, subject, body, created_at, traceparent) \
+               SELECT * FROM UNNEST($14::uuid[], $15::int8[], $16::uuid[], $17::text[], $18::text[], $19::text[], \
+                 $20::text[], $21::text[], $22::text[], $23::text[], $24::timestamptz[], $25::text[]) \
+               ON CONFLICT DO NOTHING) \
+             UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() WHERE name = 'main'",
+            upsert_sql("complaints", COMPLAINT_COLUMNS, "complaint_id", 1),
+            upsert_sql("staff", STAFF_COLUMNS, "staff_id", 2),
+        )
+    });
+    let (timeline, outbox) = (rows.timeline, rows.outbox);
+    let steps = |f: fn(&TimelineRow) -> &str| timeline.iter().map(f).collect::<Vec<_>>();
+    let notes = |f: fn(&Notification) -> &str| outbox.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(serde_json::Value::Array(rows.complaints))
+        .bind(serde_json::Value::Array(rows.staff))
+        .bind(timeline.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
+        .bind(timeline.iter().map(|r| r.sequence).collect::<Vec<_>>())
+        .bind(timeline.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+        .bind(steps(|r| r.event_type))
+        .bind(steps(|r| &r.actor_id))
+        .bind(steps(|r| r.actor_role))
+        .bind(steps(|r| &r.actor_name))
+        .bind(steps(|r| r.status))
+        .bind(timeline.iter().map(|r| r.message.as_deref()).collect::<Vec<_>>())
+        .bind(timeline.iter().map(|r| &r.details).collect::<Vec<_>>())
+        .bind(steps(|r| r.visibility))
+        .bind(outbox.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(outbox.iter().map(|r| r.sequence).collect::<Vec<_>>())
+        .bind(outbox.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
+        .bind(notes(|r| r.event_type))
+        .bind(notes(|r| &r.recipient_id))
+        .bind(notes(|r| r.recipient_role))
+        .bind(notes(|r| r.channel.as_str()))
+        .bind(notes(|r| &r.address))
+        .bind(notes(|r| &r.subject))
+        .bind(notes(|r| &r.body))
+        .bind(outbox.iter().map(|r| r.created_at).collect::<Vec<_>>())
+        .bind(outbox.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
+        .bind(last as i64)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// An upsert of parameter `$param` (a JSON array of `table`'s rows) on `key`.
+fn upsert_sql(table: &str, columns: &[&str], key: &str, param: usize) -> String {
     let list = columns.join(", ");
     let updates: Vec<String> = columns.iter().filter(|c| **c != key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-    let conflict = format!("ON CONFLICT ({key}) DO UPDATE SET {}", updates.join(", "));
-    let sql = format!(
-        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1) {conflict}"
-    );
-    sqlx::query(AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows)).execute(&mut **tx).await?;
-    Ok(())
+    format!(
+        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, ${param}) \
+         ON CONFLICT ({key}) DO UPDATE SET {}",
+        updates.join(", ")
+    )
 }
 
 fn complaint_row(c: &Complaint, sequence: u64) -> serde_json::Value {
@@ -352,62 +407,4 @@ fn staff_row(s: &StaffMember, sequence: u64) -> serde_json::Value {
         "state": s,
         "last_sequence": sequence,
     })
-}
-
-/// The batch's timeline steps, as typed arrays: append-only rows need no JSON round trip.
-/// A step already there is a replayed event's, and is kept.
-async fn insert_timeline(tx: &mut Transaction<'_, Postgres>, rows: &[TimelineRow]) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let column = |f: fn(&TimelineRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO timeline (complaint_id, sequence, occurred_at, event_type, actor_id, actor_role, actor_name, \
-           status, message, details, visibility) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
-           $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(rows.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
-    .bind(column(|r| r.event_type))
-    .bind(column(|r| &r.actor_id))
-    .bind(column(|r| r.actor_role))
-    .bind(column(|r| &r.actor_name))
-    .bind(column(|r| r.status))
-    .bind(rows.iter().map(|r| r.message.as_deref()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| &r.details).collect::<Vec<_>>())
-    .bind(column(|r| r.visibility))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// The batch's notifications, likewise; ids derive from the event, so a replay's are kept.
-async fn insert_outbox(tx: &mut Transaction<'_, Postgres>, rows: &[Notification]) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let column = |f: fn(&Notification) -> &str| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO notification_outbox (id, sequence, complaint_id, event_type, recipient_id, recipient_role, \
-           channel, address, subject, body, created_at, traceparent) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
-           $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
-    .bind(column(|r| r.event_type))
-    .bind(column(|r| &r.recipient_id))
-    .bind(column(|r| r.recipient_role))
-    .bind(column(|r| r.channel.as_str()))
-    .bind(column(|r| &r.address))
-    .bind(column(|r| &r.subject))
-    .bind(column(|r| &r.body))
-    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
