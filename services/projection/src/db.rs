@@ -45,9 +45,20 @@ pub async fn prepare(pool: &PgPool, schema: &str, week: &WorkingWeek, holidays: 
 const CALENDAR_FROM: (i32, u32, u32) = (2020, 1, 1);
 const CALENDAR_TO: (i32, u32, u32) = (2045, 12, 31);
 
-pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holiday]) -> Result<(), sqlx::Error> {
+fn calendar_range() -> (NaiveDate, NaiveDate) {
     let date = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
-    let days = calendar::calendar(date(CALENDAR_FROM), date(CALENDAR_TO), week, holidays);
+    (date(CALENDAR_FROM), date(CALENDAR_TO))
+}
+
+/// The same calendar as the table, in memory.
+pub fn working_days(week: &WorkingWeek, holidays: &[Holiday]) -> calendar::WorkingDays {
+    let (from, to) = calendar_range();
+    calendar::WorkingDays::new(from, to, week, holidays)
+}
+
+pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holiday]) -> Result<(), sqlx::Error> {
+    let (from, to) = calendar_range();
+    let days = calendar::calendar(from, to, week, holidays);
     let mut tx = pool.begin().await?;
     let before = calendar_fingerprint(&mut tx).await?;
     sqlx::query("DELETE FROM calendar").execute(&mut *tx).await?;

@@ -112,9 +112,8 @@ pub async fn inbox(
     let pic_id = inbox_owner(&actor, params.pic_id)?;
     let limit = limit(params.limit)?;
     state.wait_for(params.min_seq).await?;
-    let (badge, items) = queries::inbox_for_pic(&state.pool, &pic_id, queries::today_in_malaysia(), limit)
-        .await
-        .map_err(database_error)?;
+    let (badge, items) =
+        queries::inbox_for_pic(&state.pool, &pic_id, state.aging(), limit).await.map_err(database_error)?;
     Ok(Json(Inbox { pic_id, badge, items }))
 }
 
@@ -158,7 +157,7 @@ pub async fn triage(
     }
     let limit = limit(params.limit)?;
     state.wait_for(params.min_seq).await?;
-    let rows = queries::triage_queue(&state.pool, queries::today_in_malaysia(), limit).await.map_err(database_error)?;
+    let rows = queries::triage_queue(&state.pool, state.aging(), limit).await.map_err(database_error)?;
     Ok(Json(rows))
 }
 
@@ -240,7 +239,7 @@ pub async fn search_complaints(
         Role::Implementor => search.implementor_scope = Some(actor.id.to_string()),
     }
     state.wait_for(p.min_seq).await?;
-    let items = queries::search(&state.pool, &search, queries::today_in_malaysia()).await.map_err(database_error)?;
+    let items = queries::search(&state.pool, &search, state.aging()).await.map_err(database_error)?;
     let next_cursor = (items.len() as i64 == search.limit)
         .then(|| items.last().map(|r| format!("{}_{}", r.logged_at.timestamp_micros(), r.complaint_id)))
         .flatten();
@@ -278,10 +277,8 @@ pub async fn complaint_detail(
 ) -> Result<Json<ComplaintDetail>, ApiError> {
     state.wait_for(params.min_seq).await?;
     let not_found = || ApiError::Domain(DomainError::ComplaintNotFound);
-    let stored = queries::complaint(&state.pool, id, queries::today_in_malaysia())
-        .await
-        .map_err(database_error)?
-        .ok_or_else(not_found)?;
+    let stored =
+        queries::complaint(&state.pool, id, state.aging()).await.map_err(database_error)?.ok_or_else(not_found)?;
     let me = actor.id.as_str();
     let may_see = match actor.role {
         Role::Admin | Role::Auditor => true,

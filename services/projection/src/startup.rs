@@ -73,6 +73,7 @@ impl Application {
         });
         let auth = Authenticator::from_config(&settings.auth).await.map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
+        let working_days = Arc::new(crate::db::working_days(&settings.working_week, &settings.holidays));
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -83,6 +84,7 @@ impl Application {
             registry,
             metrics,
             reports: Default::default(),
+            working_days,
         };
         let router = observe(routes::router(state.clone()), http_metrics);
         Ok(Self { listener, router, state, projector, relay })

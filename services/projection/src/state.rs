@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::ProjectionMetrics>,
     /// Reports computed once per checkpoint and shared.
     pub reports: Arc<crate::reports::Reports>,
+    /// The working-day calendar list rows are aged against.
+    pub working_days: Arc<crate::calendar::WorkingDays>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -35,6 +37,11 @@ impl FromRef<AppState> for Authenticator {
 }
 
 impl AppState {
+    /// Aging as of today in Malaysia.
+    pub fn aging(&self) -> crate::queries::Aging<'_> {
+        crate::queries::Aging { today: crate::queries::today_in_malaysia(), calendar: &self.working_days }
+    }
+
     /// Read-your-writes: waits until stream sequence `wanted` is in the read models, at
     /// most `MIN_SEQ_WAIT_MS`, then answers 503 with Retry-After.
     pub async fn wait_for(&self, wanted: Option<u64>) -> Result<(), ApiError> {
