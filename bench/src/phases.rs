@@ -179,8 +179,8 @@ fn env_for(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, String)>
         ("STREAM_NAME", log.config.stream.clone()),
         ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
         ("DATABASE_URL", db.url.clone()),
-        ("NOTIFY_STREAM", format!("{}_NOTIFY", log.config.stream)),
-        ("NOTIFY_SUBJECT_PREFIX", format!("{}_notify", log.config.subject_prefix)),
+        ("NOTIFY_STREAM", log.notify().0),
+        ("NOTIFY_SUBJECT_PREFIX", log.notify().1),
         ("JWT_HS256_SECRET", jwt_secret()),
     ]
 }

@@ -23,7 +23,17 @@ pub struct TestEventLog {
     pub config: EventLogConfig,
 }
 
+/// The NOTIFY stream and subject prefix that go with a test's event log.
+pub fn notify_of(event_log: &EventLogConfig) -> (String, String) {
+    (format!("{}_NOTIFY", event_log.stream), format!("{}_notify", event_log.subject_prefix))
+}
+
 impl TestEventLog {
+    /// This log's NOTIFY stream and subject prefix (the relay creates the stream).
+    pub fn notify(&self) -> (String, String) {
+        notify_of(&self.config)
+    }
+
     pub fn new() -> Self {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let tag = &tag[..12];
@@ -85,6 +95,7 @@ impl Drop for TestEventLog {
                 if let Ok(client) = async_nats::connect(&config.nats_url).await {
                     let js = async_nats::jetstream::new(client);
                     let _ = js.delete_stream(&config.stream).await;
+                    let _ = js.delete_stream(notify_of(&config).0).await;
                     let _ = js.delete_stream(format!("KV_{}", config.numbers_bucket())).await;
                 }
             });
@@ -308,9 +319,9 @@ pub fn projection_settings(
         consumer: "projection".into(),
         batch_size: 100,
         rebuild_batch_size: 100,
-        notify: NotifyConfig {
-            stream: format!("{}_NOTIFY", event_log.stream),
-            subject_prefix: format!("{}_notify", event_log.subject_prefix),
+        notify: {
+            let (stream, subject_prefix) = notify_of(event_log);
+            NotifyConfig { stream, subject_prefix }
         },
         working_week: WorkingWeek::kelantan(),
         holidays: vec![],

@@ -85,8 +85,8 @@ async fn the_whole_flow_through_both_services_as_processes() {
         ("STREAM_NAME", log.config.stream.clone()),
         ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
         ("DATABASE_URL", db.url.clone()),
-        ("NOTIFY_STREAM", format!("{}_NOTIFY", log.config.stream)),
-        ("NOTIFY_SUBJECT_PREFIX", format!("{}_notify", log.config.subject_prefix)),
+        ("NOTIFY_STREAM", log.notify().0),
+        ("NOTIFY_SUBJECT_PREFIX", log.notify().1),
     ];
     let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
     command.wait_ready().await;
@@ -152,7 +152,7 @@ async fn the_whole_flow_through_both_services_as_processes() {
     // escalation, please-close, closure: ten notifications, each by e-mail and WhatsApp.
     assert_eq!(written, 2 * 10);
     let js = log.jetstream().await;
-    let mut notify = js.get_stream(format!("{}_NOTIFY", log.config.stream)).await.expect("NOTIFY stream");
+    let mut notify = js.get_stream(log.notify().0).await.expect("NOTIFY stream");
     assert_eq!(notify.info().await.unwrap().state.messages, written);
     // And the log holds every event once: 2 staff, 10 for the closed complaint, 2 for the open one.
     assert_eq!(log.message_count().await, 2 + 10 + 2);

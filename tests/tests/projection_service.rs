@@ -623,7 +623,7 @@ async fn the_outbox_relay_publishes_each_notification_exactly_once() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(pending, 0);
-    let notify_stream = format!("{}_NOTIFY", s.log.config.stream);
+    let notify_stream = s.log.notify().0;
     let js = s.log.jetstream().await;
     let count = |js: async_nats::jetstream::Context, name: String| async move {
         js.get_stream(&name).await.unwrap().info().await.unwrap().state.messages as i64

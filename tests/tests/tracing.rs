@@ -50,7 +50,7 @@ async fn one_commands_trace_continues_in_the_projection_and_the_relay() {
 
     // And the notification on the NOTIFY stream carries the trace on to the workers.
     let js = log.jetstream().await;
-    let notify = js.get_stream(format!("{}_NOTIFY", log.config.stream)).await.unwrap();
+    let notify = js.get_stream(log.notify().0).await.unwrap();
     let message = notify.get_raw_message(1).await.unwrap();
     let traceparent = message.headers.get("traceparent").expect("traceparent header").to_string();
     assert!(traceparent.contains(&trace.to_string()), "{traceparent} carries {trace}");
