@@ -10,7 +10,7 @@ use ehelpdesk_projection::queries::{self, GroupBy};
 use ehelpdesk_shared::actor::Role;
 use ehelpdesk_shared::auth::{claims_for, mint_hs256};
 use ehelpdesk_tests::fixtures::{ADMIN, PIC, auth_config, complaint, jwt_secret};
-use ehelpdesk_tests::{TestDatabase, TestEventLog};
+use ehelpdesk_tests::{TestDatabase, TestEventLog, service_env};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -173,21 +173,13 @@ fn token(id: &str, role: Role) -> String {
     mint_hs256(&jwt_secret(), &claims).unwrap_or_default()
 }
 
-fn env_for(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, String)> {
-    vec![
-        ("NATS_URL", log.config.nats_url.clone()),
-        ("STREAM_NAME", log.config.stream.clone()),
-        ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
-        ("DATABASE_URL", db.url.clone()),
-        ("NOTIFY_STREAM", log.notify().0),
-        ("NOTIFY_SUBJECT_PREFIX", log.notify().1),
-        ("JWT_HS256_SECRET", jwt_secret()),
-    ]
-}
-
 /// Runs every phase, or those named in `BENCH_ONLY` (raw, commands, catchup, queries).
 pub async fn run_all(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
+    const PHASES: [&str; 4] = ["raw", "commands", "catchup", "queries"];
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if let Some(unknown) = only.split(',').map(str::trim).find(|p| !p.is_empty() && !PHASES.contains(p)) {
+        return Err(format!("BENCH_ONLY: `{unknown}` is not a phase ({})", PHASES.join(", ")).into());
+    }
     let wanted = |phase: &str| only.is_empty() || only.split(',').any(|p| p.trim() == phase);
     let mut rows = vec![];
     let mut raw = None;
@@ -258,7 +250,7 @@ async fn raw_appends(sizes: &Sizes) -> Result<f64, BenchError> {
 async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, BenchError> {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
-    let env = env_for(&log, &db);
+    let env = service_env(&log, &db);
     let command = Service::start("ehelpdesk-command", "COMMAND_ADDR", &env).await?;
     let projection = Service::start("ehelpdesk-projection", "PROJECTION_ADDR", &env).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(128).build()?;
@@ -401,7 +393,7 @@ async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, B
 async fn catch_up(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
-    let env = env_for(&log, &db);
+    let env = service_env(&log, &db);
     let seed = Command::new(binary("ehelpdesk-seed")?)
         .arg(sizes.catchup_complaints.to_string())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -514,7 +506,7 @@ type PathFor = Box<dyn Fn(usize) -> String + Send + Sync>;
 async fn queries(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
-    let env = env_for(&log, &db);
+    let env = service_env(&log, &db);
     // The projection creates the schema, migrations and calendar; its consumer waits for a
     // stream that never comes, which is fine: only its queries are measured.
     let projection = Service::start("ehelpdesk-projection", "PROJECTION_ADDR", &env).await?;

@@ -142,6 +142,20 @@ pub const AUDITOR: Person = Person {
 };
 
 /// Body of `POST /v1/complaints` by `person` in category `category`.
+/// The event types of domain.md's whole flow, in order, as the tests and the demo walk it.
+pub const WHOLE_FLOW_EVENTS: [&str; 10] = [
+    "ComplaintLogged",
+    "ComplaintAssigned",
+    "ComplaintResponded",
+    "ComplainantReplied",
+    "ReferredToImplementor",
+    "InternalNoteAdded",
+    "EscalatedToVendor",
+    "VendorUpdateRecorded",
+    "ComplaintResponded",
+    "ComplaintClosed",
+];
+
 pub fn complaint(person: &Person, category: &str, title: &str) -> Value {
     json!({
         "complainant": person.as_complainant(),

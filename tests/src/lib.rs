@@ -23,6 +23,20 @@ pub struct TestEventLog {
     pub config: EventLogConfig,
 }
 
+/// The environment that points a service binary at a test's event log and database.
+pub fn service_env(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, String)> {
+    let (notify_stream, notify_prefix) = log.notify();
+    vec![
+        ("NATS_URL", log.config.nats_url.clone()),
+        ("STREAM_NAME", log.config.stream.clone()),
+        ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
+        ("DATABASE_URL", db.url.clone()),
+        ("NOTIFY_STREAM", notify_stream),
+        ("NOTIFY_SUBJECT_PREFIX", notify_prefix),
+        ("JWT_HS256_SECRET", fixtures::jwt_secret()),
+    ]
+}
+
 /// The NOTIFY stream and subject prefix that go with a test's event log.
 pub fn notify_of(event_log: &EventLogConfig) -> (String, String) {
     (format!("{}_NOTIFY", event_log.stream), format!("{}_notify", event_log.subject_prefix))

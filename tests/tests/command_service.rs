@@ -106,21 +106,7 @@ async fn the_whole_flow_of_domain_md() {
     let messages = log.messages().await;
     let complaint_events: Vec<_> = messages.iter().filter(|(s, _, _)| s.contains(".complaint.")).collect();
     let types: Vec<_> = complaint_events.iter().map(|(_, _, e)| e["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        types,
-        [
-            "ComplaintLogged",
-            "ComplaintAssigned",
-            "ComplaintResponded",
-            "ComplainantReplied",
-            "ReferredToImplementor",
-            "InternalNoteAdded",
-            "EscalatedToVendor",
-            "VendorUpdateRecorded",
-            "ComplaintResponded",
-            "ComplaintClosed",
-        ]
-    );
+    assert_eq!(types, WHOLE_FLOW_EVENTS);
     for (subject, headers, event) in &complaint_events {
         assert_eq!(*subject, format!("{}.complaint.{id}", log.config.subject_prefix));
         assert_eq!(event["complaint_id"], id.as_str());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ehelpdesk_tests::demo::Demo;
 use ehelpdesk_tests::fixtures::*;
-use ehelpdesk_tests::{Reply, TestDatabase, TestEventLog};
+use ehelpdesk_tests::{Reply, TestDatabase, TestEventLog, service_env};
 
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -80,14 +80,7 @@ impl Drop for Service {
 async fn the_whole_flow_through_both_services_as_processes() {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
-    let env = vec![
-        ("NATS_URL", log.config.nats_url.clone()),
-        ("STREAM_NAME", log.config.stream.clone()),
-        ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
-        ("DATABASE_URL", db.url.clone()),
-        ("NOTIFY_STREAM", log.notify().0),
-        ("NOTIFY_SUBJECT_PREFIX", log.notify().1),
-    ];
+    let env = service_env(&log, &db);
     let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
     command.wait_ready().await;
     let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
@@ -109,21 +102,7 @@ async fn the_whole_flow_through_both_services_as_processes() {
     assert_eq!(detail["complaint"]["vendor"], "TTSB");
     let steps: Vec<&str> =
         detail["timeline"].as_array().unwrap().iter().map(|t| t["event_type"].as_str().unwrap()).collect();
-    assert_eq!(
-        steps,
-        [
-            "ComplaintLogged",
-            "ComplaintAssigned",
-            "ComplaintResponded",
-            "ComplainantReplied",
-            "ReferredToImplementor",
-            "InternalNoteAdded",
-            "EscalatedToVendor",
-            "VendorUpdateRecorded",
-            "ComplaintResponded",
-            "ComplaintClosed"
-        ]
-    );
+    assert_eq!(steps, WHOLE_FLOW_EVENTS);
     let public = get(&COMPLAINANT, format!("/v1/complaints/{}", outcome.closed_complaint)).await;
     assert_eq!(
         public.assert_ok(200)["timeline"].as_array().unwrap().len(),
