@@ -96,11 +96,26 @@ pub trait Aggregate: Sized + Clone {
 
     fn apply(state: Option<Self>, id: &Self::Id, event: &Recorded<Self::Event>) -> Result<Self, ReplayError>;
 
-    fn decide(
-        state: Option<&Self>,
-        command: &Self::Command,
-        ctx: &Context<'_>,
-    ) -> Result<Vec<Self::Event>, DomainError>;
+    /// Judges `command` against the state. A command yields exactly one event, by the type:
+    /// the command path appends what it is given and nothing can be silently dropped.
+    fn decide(state: Option<&Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<Self::Event, DomainError>;
+
+    /// The command that `decide` turns into `event`: the log's events carry everything
+    /// their command said, so a history can be judged by the rules again.
+    fn command_of(event: &Self::Event) -> Result<Self::Command, DomainError>;
+
+    /// Whether `decide` could have produced `recorded` from `before`, with the directory as
+    /// it then stood. Auditors replay the log through this (`verify`), so an event that
+    /// slipped past the rules (say, a reply after the close) is found, not folded quietly.
+    fn check_recorded(
+        before: Option<&Self>,
+        recorded: &Recorded<Self::Event>,
+        directory: &dyn StaffDirectory,
+    ) -> Result<(), DomainError> {
+        let command = Self::command_of(&recorded.event)?;
+        let ctx = Context { actor: &recorded.actor, now: recorded.occurred_at, directory };
+        Self::decide(before, &command, &ctx).map(|_| ())
+    }
 
     fn fold<'e>(
         id: &Self::Id,

@@ -1,7 +1,7 @@
 //! What both eHelpdesk services share.
 //!
 //! - [`complaint`] and [`staff`]: the two aggregates, pure code (no I/O, no async), built on
-//!   the [`aggregate`] pattern: `state = events.fold(apply)`, `decide(state, command) -> events`.
+//!   the [`aggregate`] pattern: `state = events.fold(apply)`, `decide(state, command) -> event`.
 //! - [`validation`], [`category`], [`actor`]: the value types commands are made of.
 //! - [`error`]: why the domain refuses a command, with stable codes.
 //! - [`envelope`]: the JSON form of an event in the stream.

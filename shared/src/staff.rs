@@ -184,7 +184,15 @@ impl Aggregate for StaffMember {
         }
     }
 
-    fn decide(state: Option<&Self>, command: &StaffCommand, ctx: &Context<'_>) -> Result<Vec<StaffEvent>, DomainError> {
+    fn command_of(event: &StaffEvent) -> Result<StaffCommand, DomainError> {
+        Ok(match event {
+            StaffEvent::StaffRegistered(e) => StaffCommand::Register(Box::new(e.clone())),
+            StaffEvent::StaffUpdated(e) => StaffCommand::Update(Box::new(e.clone())),
+            StaffEvent::StaffDeactivated(e) => StaffCommand::Deactivate { reason: e.reason.clone() },
+        })
+    }
+
+    fn decide(state: Option<&Self>, command: &StaffCommand, ctx: &Context<'_>) -> Result<StaffEvent, DomainError> {
         if !ctx.actor.is(Role::Admin) {
             return Err(DomainError::RoleNotAllowed {
                 role: ctx.actor.role.as_str(),
@@ -215,7 +223,7 @@ impl Aggregate for StaffMember {
                 StaffEvent::StaffDeactivated(StaffDeactivated { reason: reason.clone() })
             }
         };
-        Ok(vec![event])
+        Ok(event)
     }
 }
 
@@ -243,7 +251,7 @@ mod tests {
 
     fn run(state: Option<&StaffMember>, cmd: StaffCommand, actor: &Actor) -> Result<Vec<StaffEvent>, DomainError> {
         let ctx = Context { actor, now: Utc::now(), directory: &EmptyDirectory };
-        StaffMember::decide(state, &cmd, &ctx)
+        StaffMember::decide(state, &cmd, &ctx).map(|event| vec![event])
     }
 
     fn fold(events: &[StaffEvent]) -> StaffMember {

@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod fixtures;
+pub mod process;
 
 use std::net::SocketAddr;
 
@@ -138,6 +139,11 @@ impl InProcess {
             let _ = rx.await;
         })));
         Self { addr, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
+    }
+
+    /// A client of a service running elsewhere (a process of its own); nothing to stop.
+    pub fn client_for(addr: SocketAddr) -> Self {
+        Self { addr, http: reqwest::Client::new(), shutdown: None, server: None }
     }
 
     pub fn url(&self, path: &str) -> String {

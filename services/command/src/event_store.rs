@@ -63,6 +63,16 @@ pub struct Written<R> {
     pub receipt: R,
 }
 
+/// What JetStream made of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Our event is in the log at this stream sequence.
+    Stored(u64),
+    /// A message with our `Nats-Msg-Id` was already in the log (at this sequence): someone
+    /// else's event, perhaps another instance's with the same key. Nothing of ours was written.
+    Duplicate(u64),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("NATS is unavailable: {0}")]
@@ -152,7 +162,6 @@ impl EventStore {
     }
 
     /// Appends one event if the subject's last message is still `expected_last_sequence`.
-    /// Returns the new event's stream sequence.
     pub async fn append<A: Aggregate>(
         &self,
         id: &A::Id,
@@ -160,7 +169,7 @@ impl EventStore {
         expected_last_sequence: u64,
         msg_id: &str,
         request_hash: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Appended, StoreError> {
         let subject = self.config.subject(A::SUBJECT_KIND, id);
         let mut message_headers = HeaderMap::new();
         message_headers.insert(headers::MSG_ID, msg_id);
@@ -181,7 +190,7 @@ impl EventStore {
             .map_err(|e| publish_error(e.kind(), &e))?
             .await
             .map_err(|e| publish_error(e.kind(), &e))?;
-        Ok(ack.sequence)
+        Ok(if ack.duplicate { Appended::Duplicate(ack.sequence) } else { Appended::Stored(ack.sequence) })
     }
 }
 

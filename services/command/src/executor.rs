@@ -16,15 +16,16 @@ use uuid::Uuid;
 use crate::cache::AggregateCache;
 use std::sync::Arc;
 
-use crate::event_store::{EventStore, Loaded, Receipt, StoreError};
+use crate::event_store::{Appended, EventStore, Loaded, Receipt, StoreError};
 use crate::metrics::CommandMetrics;
 use ehelpdesk_shared::http::problem::ApiError;
 
 /// How many times a command is decided again after losing a race for the same aggregate.
 pub const MAX_ATTEMPTS: usize = 8;
 
-/// A client's Idempotency-Key, scoped so that two clients (or two aggregates) never share
-/// a `Nats-Msg-Id`.
+/// A client's Idempotency-Key, scoped so that two clients, two aggregates or two commands
+/// never share a `Nats-Msg-Id`: a note and a vendor update sent with the same key are two
+/// requests, not a retry of one.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub msg_id: String,
@@ -33,8 +34,15 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    pub fn new(kind: &str, id: &impl std::fmt::Display, actor: &Actor, key: &str, request_hash: String) -> Self {
-        Self { msg_id: format!("{kind}:{id}:{}:{key}", actor.id), request_hash }
+    pub fn new(
+        kind: &str,
+        command: &str,
+        id: &impl std::fmt::Display,
+        actor: &Actor,
+        key: &str,
+        request_hash: String,
+    ) -> Self {
+        Self { msg_id: format!("{kind}:{command}:{id}:{}:{key}", actor.id), request_hash }
     }
 }
 
@@ -127,8 +135,8 @@ where
             }
             let now = Utc::now();
             let decided = A::decide(loaded.state.as_ref(), command, &Context { actor, now, directory });
-            let events = match decided {
-                Ok(events) => events,
+            let event = match decided {
+                Ok(event) => event,
                 // A refusal judged on a cached state is checked against the log first.
                 Err(_) if !fresh => {
                     loaded = self.store.catch_up(id, loaded).await?;
@@ -139,15 +147,12 @@ where
             };
             let msg_id = idempotency.map_or_else(|| Uuid::now_v7().to_string(), |i| i.msg_id.clone());
             let hash = idempotency.map(|i| i.request_hash.as_str());
-            let Some(event) = events.into_iter().next() else {
-                return Err(ApiError::Internal("a command decided no event".into()));
-            };
             let recorded = Recorded { event, occurred_at: now, actor: actor.clone() };
             let timer = self.metrics.append_seconds.start_timer();
             let appended = self.store.append::<A>(id, &recorded, loaded.last_sequence, &msg_id, hash).await;
             timer.observe_duration();
             match appended {
-                Ok(sequence) => {
+                Ok(Appended::Stored(sequence)) => {
                     loaded
                         .record(id, &recorded, sequence, Some(msg_id.clone()), hash.map(str::to_owned))
                         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -155,6 +160,13 @@ where
                     self.cache.put(id.clone(), loaded);
                     let receipt = receipt.ok_or_else(|| ApiError::Internal("receipt missing".into()))?;
                     return Ok(Outcome { receipt, replayed: false });
+                }
+                // Not our event: read what the log holds under our message id, and answer
+                // its replay (same request) or refuse the reused key (another request).
+                Ok(Appended::Duplicate(sequence)) => {
+                    tracing::debug!(attempt, sequence, "message id already in the log; reading it");
+                    loaded = self.store.catch_up(id, loaded).await?;
+                    fresh = true;
                 }
                 Err(StoreError::WrongLastSequence) => {
                     *lost_races += 1;

@@ -1,6 +1,7 @@
 //! `ehelpdesk-projection verify`: replays the log and checks every complaint's read-model row
-//! and timeline against the state the domain folds from its events. Any difference is
-//! reported; the command exits non-zero.
+//! and timeline against the state the domain folds from its events, and every event against
+//! the domain's rules (could `decide` have produced it from the state before it?). Any
+//! difference is reported; the command exits non-zero.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -10,6 +11,8 @@ use ehelpdesk_shared::aggregate::Aggregate;
 use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::config::EventLogConfig;
 use ehelpdesk_shared::envelope;
+use ehelpdesk_shared::staff::StaffMember;
+use ehelpdesk_shared::validation::StaffId;
 use futures::StreamExt;
 use serde::Serialize;
 use sqlx::{PgPool, Row};
@@ -49,6 +52,50 @@ struct Folded {
     state: Option<Complaint>,
     sequences: BTreeSet<i64>,
     broken: Option<String>,
+    /// Events `decide` could not have produced from the state before them.
+    illegal: Vec<String>,
+}
+
+/// The log replayed in order: complaints folded and judged by the domain's rules, against
+/// the staff directory as it stood at each event.
+#[derive(Default)]
+struct Replay {
+    complaints: HashMap<Uuid, Folded>,
+    staff: HashMap<StaffId, StaffMember>,
+}
+
+impl Replay {
+    fn staff_event(&mut self, payload: &[u8]) {
+        let Ok(decoded) = envelope::decode::<StaffMember>(payload) else { return };
+        let before = self.staff.remove(&decoded.id);
+        if let Ok(member) = StaffMember::apply(before, &decoded.id, &decoded.recorded) {
+            self.staff.insert(decoded.id, member);
+        }
+    }
+
+    fn complaint_event(&mut self, sequence: u64, payload: &[u8]) {
+        let Ok(decoded) = envelope::decode::<Complaint>(payload) else { return };
+        let entry = self.complaints.entry(decoded.id).or_insert_with(|| Folded {
+            state: None,
+            sequences: BTreeSet::new(),
+            broken: None,
+            illegal: vec![],
+        });
+        entry.sequences.insert(sequence as i64);
+        let recorded = &decoded.recorded;
+        if let Err(refusal) = Complaint::check_recorded(entry.state.as_ref(), recorded, &self.staff) {
+            use ehelpdesk_shared::aggregate::DomainEvent;
+            entry.illegal.push(format!(
+                "event {sequence} ({}) breaks the rules: {} ({refusal})",
+                recorded.event.event_type(),
+                refusal.code()
+            ));
+        }
+        match Complaint::apply(entry.state.take(), &decoded.id, recorded) {
+            Ok(state) => entry.state = Some(state),
+            Err(e) => entry.broken = Some(e.to_string()),
+        }
+    }
 }
 
 pub async fn verify(
@@ -57,7 +104,7 @@ pub async fn verify(
     log: &EventLogConfig,
 ) -> Result<VerifyReport, VerifyError> {
     let checkpoint = crate::db::checkpoint(pool).await?;
-    let mut folded: HashMap<Uuid, Folded> = HashMap::new();
+    let mut replay = Replay::default();
     let mut events = 0;
     if checkpoint > 0 {
         let stream = jetstream.get_stream(&log.stream).await.map_err(|e| VerifyError::Nats(e.to_string()))?;
@@ -74,6 +121,7 @@ pub async fn verify(
         let head = crate::db::stream_head(jetstream, &log.stream).await.map_err(VerifyError::Nats)?;
         let mut seen_up_to = 0;
         let complaint_subjects = format!("{}.{}.", log.subject_prefix, Complaint::SUBJECT_KIND);
+        let staff_subjects = format!("{}.{}.", log.subject_prefix, StaffMember::SUBJECT_KIND);
         while seen_up_to < checkpoint.min(head) {
             let next = tokio::time::timeout(std::time::Duration::from_secs(2), messages.next()).await;
             let Ok(Some(message)) = next else { break };
@@ -84,22 +132,14 @@ pub async fn verify(
                 break;
             }
             events += 1;
-            if !message.subject.starts_with(&complaint_subjects) {
-                continue;
-            }
-            let Ok(decoded) = envelope::decode::<Complaint>(&message.payload) else { continue };
-            let entry = folded.entry(decoded.id).or_insert_with(|| Folded {
-                state: None,
-                sequences: BTreeSet::new(),
-                broken: None,
-            });
-            entry.sequences.insert(sequence as i64);
-            match Complaint::apply(entry.state.take(), &decoded.id, &decoded.recorded) {
-                Ok(state) => entry.state = Some(state),
-                Err(e) => entry.broken = Some(e.to_string()),
+            if message.subject.starts_with(&complaint_subjects) {
+                replay.complaint_event(sequence, &message.payload);
+            } else if message.subject.starts_with(&staff_subjects) {
+                replay.staff_event(&message.payload);
             }
         }
     }
+    let folded = replay.complaints;
 
     let mut differences = vec![];
     let rows = sqlx::query(
@@ -134,6 +174,9 @@ pub async fn verify(
     for (id, f) in &folded {
         if let Some(reason) = &f.broken {
             differences.push(Difference { complaint_id: *id, what: format!("the log does not fold: {reason}") });
+        }
+        for what in &f.illegal {
+            differences.push(Difference { complaint_id: *id, what: what.clone() });
         }
         if f.state.is_some() && !in_models.contains(id) {
             differences

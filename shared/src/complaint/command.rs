@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::event::{Channel, ComplainantDetails, ResponseStatus, Vendor};
+use super::event::{Channel, ComplainantDetails, ComplaintEvent, ResponseStatus, Vendor};
 use crate::category::CategoryCode;
 use crate::validation::{FieldError, StaffId, Text};
 
@@ -66,5 +66,50 @@ impl ComplaintCommand {
             ComplaintCommand::Close { .. } => "close",
             ComplaintCommand::Reopen { .. } => "reopen",
         }
+    }
+}
+
+impl ComplaintCommand {
+    /// The command `decide` turned into `event` (see [`crate::aggregate::Aggregate::command_of`]).
+    /// Exhaustive on purpose: a new event cannot be written without saying what asked for it.
+    pub fn that_decided(event: &ComplaintEvent) -> Result<Self, FieldError> {
+        Ok(match event {
+            ComplaintEvent::ComplaintLogged(e) => ComplaintCommand::Log(Box::new(LogComplaint {
+                number: e.number.clone(),
+                complainant: e.complainant.clone(),
+                category: e.category.clone(),
+                title: e.title.clone(),
+                description: e.description.clone(),
+                channel: e.channel,
+                reference: e.reference.clone(),
+            })),
+            ComplaintEvent::ComplaintAssigned(e) => {
+                ComplaintCommand::Assign { pic_id: e.pic_id.clone(), note: e.note.clone() }
+            }
+            ComplaintEvent::ComplaintResponded(e) => {
+                ComplaintCommand::Respond { message: e.message.clone(), status: e.status }
+            }
+            ComplaintEvent::ComplainantReplied(e) => ComplaintCommand::Reply { message: e.message.clone() },
+            ComplaintEvent::ReferredToImplementor(e) => ComplaintCommand::ReferToImplementor {
+                implementor_id: e.implementor_id.clone(),
+                message: e.message.clone(),
+            },
+            ComplaintEvent::EscalatedToVendor(e) => ComplaintCommand::EscalateToVendor {
+                vendor: e.vendor,
+                vendor_log_number: e.vendor_log_number.clone(),
+                message: e.message.clone(),
+            },
+            ComplaintEvent::VendorUpdateRecorded(e) => ComplaintCommand::RecordVendorUpdate {
+                message: e.message.clone(),
+                vendor_log_number: e.vendor_log_number.clone(),
+            },
+            ComplaintEvent::InternalNoteAdded(e) => ComplaintCommand::AddInternalNote { message: e.message.clone() },
+            ComplaintEvent::ComplaintClosed(e) => ComplaintCommand::Close {
+                reason: e.reason.clone(),
+                rating: e.rating.map(|r| Rating::parse("rating", i64::from(r))).transpose()?,
+                comment: e.comment.clone(),
+            },
+            ComplaintEvent::ComplaintReopened(e) => ComplaintCommand::Reopen { reason: e.reason.clone() },
+        })
     }
 }

@@ -29,11 +29,15 @@ impl Aggregate for Complaint {
         Complaint::apply_event(state, id, event)
     }
 
+    fn command_of(event: &ComplaintEvent) -> Result<ComplaintCommand, DomainError> {
+        Ok(ComplaintCommand::that_decided(event)?)
+    }
+
     fn decide(
         state: Option<&Self>,
         command: &ComplaintCommand,
         ctx: &Context<'_>,
-    ) -> Result<Vec<ComplaintEvent>, DomainError> {
+    ) -> Result<ComplaintEvent, DomainError> {
         let actor = ctx.actor;
         if actor.is(Role::Auditor) {
             return Err(DomainError::RoleNotAllowed { role: "auditor", action: "change complaints" });
@@ -59,7 +63,7 @@ impl Aggregate for Complaint {
                         });
                     }
                 }
-                return Ok(vec![ComplaintEvent::ComplaintLogged(ComplaintLogged {
+                return Ok(ComplaintEvent::ComplaintLogged(ComplaintLogged {
                     number: log.number.clone(),
                     complainant: log.complainant.clone(),
                     category: log.category.clone(),
@@ -67,7 +71,7 @@ impl Aggregate for Complaint {
                     description: log.description.clone(),
                     channel: log.channel,
                     reference: log.reference.clone(),
-                })]);
+                }));
             }
             (Some(_), ComplaintCommand::Log(_)) => return Err(DomainError::ComplaintExists),
             (None, _) => return Err(DomainError::ComplaintNotFound),
@@ -176,7 +180,7 @@ impl Aggregate for Complaint {
                 })
             }
         };
-        Ok(vec![event])
+        Ok(event)
     }
 }
 
@@ -185,7 +189,7 @@ fn decide_reopen(
     actor: &Actor,
     ctx: &Context<'_>,
     reason: &crate::validation::Text,
-) -> Result<Vec<ComplaintEvent>, DomainError> {
+) -> Result<ComplaintEvent, DomainError> {
     if !actor.is(Role::Complainant) {
         return Err(DomainError::RoleNotAllowed { role: actor.role.as_str(), action: "reopen complaints" });
     }
@@ -196,7 +200,7 @@ fn decide_reopen(
     if ctx.now - closed_at > chrono::Duration::days(REOPEN_WINDOW_DAYS) {
         return Err(DomainError::ReopenWindowExpired { days: REOPEN_WINDOW_DAYS });
     }
-    Ok(vec![ComplaintEvent::ComplaintReopened(ComplaintReopened { reason: reason.clone() })])
+    Ok(ComplaintEvent::ComplaintReopened(ComplaintReopened { reason: reason.clone() }))
 }
 
 fn require_role(actor: &Actor, allowed: &[Role], action: &'static str) -> Result<(), DomainError> {

@@ -137,7 +137,7 @@ impl World {
     fn try_cmd(&mut self, actor: &Actor, command: ComplaintCommand) -> Result<Vec<ComplaintEvent>, DomainError> {
         self.now += Duration::hours(1);
         let ctx = Context { actor, now: self.now, directory: &self.directory };
-        let events = Complaint::decide(self.state.as_ref(), &command, &ctx)?;
+        let events = vec![Complaint::decide(self.state.as_ref(), &command, &ctx)?];
         for event in &events {
             let recorded = Recorded { event: event.clone(), occurred_at: self.now, actor: actor.clone() };
             self.state = Some(Complaint::apply(self.state.take(), &self.id, &recorded).expect("decided events apply"));
@@ -612,6 +612,22 @@ proptest! {
     }
 
     #[test]
+    fn every_decided_event_passes_the_rules_replayed_over_the_log(
+        steps in prop::collection::vec((any_actor(), any_command(), 0i64..400), 1..40)
+    ) {
+        let mut w = World::new();
+        for (who, command, hours) in steps {
+            w.now += Duration::hours(hours);
+            let _ = w.try_cmd(&who, command);
+        }
+        let mut state = None;
+        for recorded in &w.log {
+            prop_assert_eq!(Complaint::check_recorded(state.as_ref(), recorded, &w.directory), Ok(()));
+            state = Some(Complaint::apply(state, &w.id, recorded).expect("applies"));
+        }
+    }
+
+    #[test]
     fn decide_is_deterministic(steps in prop::collection::vec((any_actor(), any_command()), 1..20)) {
         let mut w = World::new();
         for (who, command) in steps {
@@ -622,4 +638,38 @@ proptest! {
             let _ = w.try_cmd(&who, command);
         }
     }
+}
+
+#[test]
+fn the_replayed_rules_find_what_decide_would_have_refused() {
+    let mut w = World::assigned();
+    w.ok(&owner(), ComplaintCommand::Close { reason: None, rating: None, comment: None });
+    let closed = w.state.clone();
+    let at = w.now + Duration::hours(1);
+    let illegal = |event: ComplaintEvent, actor: Actor| Recorded { event, occurred_at: at, actor };
+    let response = illegal(
+        ComplaintEvent::ComplaintResponded(ComplaintResponded {
+            message: text("Sudah dibaiki"),
+            status: ResponseStatus::InProgress,
+        }),
+        pic(),
+    );
+    let check = |recorded: &Recorded<ComplaintEvent>| {
+        Complaint::check_recorded(closed.as_ref(), recorded, &w.directory).map_err(|e| e.code())
+    };
+    assert_eq!(check(&response), Err("complaint_closed"), "nothing but a reopen after a close");
+    let reply = illegal(ComplaintEvent::ComplainantReplied(ComplainantReplied { message: text("Masih ada") }), owner());
+    assert_eq!(check(&reply), Err("complaint_closed"));
+    let reopen = illegal(ComplaintEvent::ComplaintReopened(ComplaintReopened { reason: text("Berulang") }), owner());
+    assert_eq!(check(&reopen), Ok(()));
+    let reopen_by_stranger =
+        illegal(ComplaintEvent::ComplaintReopened(ComplaintReopened { reason: text("Berulang") }), stranger());
+    assert!(check(&reopen_by_stranger).is_err(), "only its complainant reopens");
+    // An event for a complaint never logged, and a second "logged".
+    assert_eq!(
+        Complaint::check_recorded(None, &response, &w.directory).map_err(|e| e.code()),
+        Err("complaint_not_found")
+    );
+    let relogged = w.log[0].clone();
+    assert_eq!(check(&relogged), Err("complaint_exists"));
 }

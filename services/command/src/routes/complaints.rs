@@ -117,7 +117,7 @@ pub async fn log_complaint(
     let (id, idempotency) = match &key {
         Some(key) => {
             let id = Uuid::new_v5(&IDEMPOTENT_COMPLAINT_NAMESPACE, format!("{}:{key}", actor.id).as_bytes());
-            (id, Some(Idempotency::new("complaint", &id, &actor, key, body.hash.clone())))
+            (id, Some(Idempotency::new("complaint", "log", &id, &actor, key, body.hash.clone())))
         }
         None => (Uuid::now_v7(), None),
     };
@@ -421,7 +421,7 @@ async fn run(
     request_hash: String,
 ) -> Result<Response, ApiError> {
     state.ready()?;
-    let idempotency = key.map(|key| Idempotency::new("complaint", &id, actor, &key, request_hash));
+    let idempotency = key.map(|key| Idempotency::new("complaint", command.name(), &id, actor, &key, request_hash));
     let directory = directory_for(state, &command).await?;
     let outcome =
         state.complaints.execute(&id, &command, command.name(), actor, &directory, idempotency.as_ref()).await?;

@@ -167,7 +167,7 @@ async fn run(
     success: StatusCode,
 ) -> Result<Response, ApiError> {
     state.ready()?;
-    let idempotency = key.map(|key| Idempotency::new("staff", &id, actor, &key, request_hash));
+    let idempotency = key.map(|key| Idempotency::new("staff", command.name(), &id, actor, &key, request_hash));
     if !matches!(command, StaffCommand::Register(_)) && actor.is(Role::Admin) {
         let exists = state.staff.current(&id).await?.state.is_some();
         if !exists {
