@@ -7,6 +7,9 @@ pub mod demo;
 pub mod fixtures;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use ehelpdesk_command::configuration::Settings;
 use ehelpdesk_command::startup::Application;
@@ -115,6 +118,76 @@ impl Drop for TestEventLog {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+/// A built service binary beside this test binary (`target/debug/…`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` (make test does) before this test", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A service binary running as a child process, killed on drop, whatever happened.
+pub struct ServiceProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl ServiceProcess {
+    /// Starts `name` listening where `addr_var` says; `RUST_LOG` is `warn` unless `env` sets it.
+    pub fn start(name: &str, env: &[(&str, String)], addr_var: &str) -> Self {
+        let port = free_port();
+        let mut command = Command::new(binary(name));
+        command
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(addr_var, format!("127.0.0.1:{port}"));
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = command.spawn().expect("service starts");
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    pub async fn wait_ready(&mut self) {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited early: {status}", self.url);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} never became ready", self.url);
+    }
+
+    /// SIGTERM, then the exit status (a graceful shutdown exits 0).
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("service did not stop on SIGTERM");
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -3,87 +3,20 @@
 //!
 //! Needs the binaries built first (`cargo build --bins`; `make test` does it).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ehelpdesk_tests::demo::Demo;
 use ehelpdesk_tests::fixtures::*;
-use ehelpdesk_tests::{Reply, TestDatabase, TestEventLog, service_env};
-
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --bins` (make test does) before this test", path.display());
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// A child process killed on drop, whatever happened.
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Service {
-    fn start(name: &str, env: &[(&str, String)], addr_var: &str) -> Self {
-        let port = free_port();
-        let mut command = Command::new(binary(name));
-        command.envs(env.iter().map(|(k, v)| (k, v))).env(addr_var, format!("127.0.0.1:{port}"));
-        command.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
-        let child = command.spawn().expect("service starts");
-        Self { child, url: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn wait_ready(&mut self) {
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited early: {status}", self.url);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{} never became ready", self.url);
-    }
-
-    /// SIGTERM, then the exit status (a graceful shutdown exits 0).
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("service did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use ehelpdesk_tests::{Reply, ServiceProcess, TestDatabase, TestEventLog, service_env};
 
 #[tokio::test]
 async fn the_whole_flow_through_both_services_as_processes() {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
     let env = service_env(&log, &db);
-    let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
+    let mut command = ServiceProcess::start("ehelpdesk-command", &env, "COMMAND_ADDR");
     command.wait_ready().await;
-    let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
+    let mut projection = ServiceProcess::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
     projection.wait_ready().await;
 
     let outcome = Demo::new(&command.url, &projection.url).run().await.expect("the demo flow succeeds");
