@@ -33,6 +33,11 @@ impl Telemetry {
 /// Spans always carry W3C trace context (so it crosses NATS); they are exported over OTLP/HTTP
 /// only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 pub fn init(service: &'static str) -> Telemetry {
+    // The batch processor exports from a thread of its own with no Tokio runtime, so the
+    // exporter must not need one: opentelemetry-otlp is built with its blocking reqwest
+    // client (the async one panicked there on the first export and every span was lost).
+    // That thread also keeps a slow or absent collector away from requests, and
+    // `shutdown` waits for it at most five seconds.
     let exporter = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty()).and_then(|_| {
         match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
             Ok(exporter) => Some(exporter),

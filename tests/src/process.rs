@@ -30,8 +30,12 @@ impl Service {
     pub fn start(name: &str, env: &[(&str, String)], addr_var: &str) -> Self {
         let port = free_port();
         let mut command = Command::new(binary(name));
-        command.envs(env.iter().map(|(k, v)| (k, v))).env(addr_var, format!("127.0.0.1:{port}"));
-        command.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        // `RUST_LOG` is `warn` unless `env` says otherwise.
+        command
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(addr_var, format!("127.0.0.1:{port}"));
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = command.spawn().expect("service starts");
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         Self { child, url: format!("http://{addr}"), addr }
