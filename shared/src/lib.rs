@@ -4,6 +4,7 @@
 //!   the [`aggregate`] pattern: `state = events.fold(apply)`, `decide(state, command) -> event`.
 //! - [`validation`], [`category`], [`actor`]: the value types commands are made of.
 //! - [`error`]: why the domain refuses a command, with stable codes.
+//! - [`visibility`]: who sees what of a complaint, for both services.
 //! - [`envelope`]: the JSON form of an event in the stream.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
 //! - [`config`], [`telemetry`] and [`shutdown`]: plumbing both services start and stop with.
@@ -21,3 +22,4 @@ pub mod shutdown;
 pub mod staff;
 pub mod telemetry;
 pub mod validation;
+pub mod visibility;

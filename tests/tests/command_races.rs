@@ -199,3 +199,27 @@ async fn verify_names_an_event_that_decide_could_not_have_produced() {
     let what = differences[0]["what"].as_str().unwrap();
     assert!(what.contains(&format!("event {seq} (ComplaintResponded) breaks the rules: complaint_closed")), "{what}");
 }
+
+#[tokio::test]
+async fn a_keyed_complaint_id_cannot_be_computed_without_the_server_secret() {
+    let log = TestEventLog::new();
+    let a = CommandApp::spawn(&log.config).await;
+    let b = CommandApp::spawn(&log.config).await;
+    let other_secret = CommandApp::spawn_with(&log.config, |s| {
+        s.complaint_id_secret = "another-deployment-s-secret-0000000000".into();
+    })
+    .await;
+    let body = complaint(&COMPLAINANT, "AC", "Aduan dengan kunci");
+    let first = a.post_idempotent("/v1/complaints", &COMPLAINANT, &body, "kunci-x").await;
+    let id = first.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
+    // The old, public derivation: anyone who guessed the key knew the id.
+    let namespace = uuid::Uuid::from_u128(0x6f1c_2d4e_8a7b_4c3d_9e2f_1a0b_5c6d_7e8f);
+    let guessable = uuid::Uuid::new_v5(&namespace, format!("{}:kunci-x", COMPLAINANT.id).as_bytes());
+    assert_ne!(id, guessable.to_string());
+    // Every instance of one deployment finds the retry; another secret gives another id.
+    let retry = b.post_idempotent("/v1/complaints", &COMPLAINANT, &body, "kunci-x").await;
+    assert_eq!(retry.assert_ok(201)["complaint_id"], id.as_str());
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    let elsewhere = other_secret.post_idempotent("/v1/complaints", &COMPLAINANT, &body, "kunci-x").await;
+    assert_ne!(elsewhere.assert_ok(201)["complaint_id"], id.as_str());
+}

@@ -157,10 +157,10 @@ async fn refusals_are_problems_and_write_nothing() {
     let note = json!({"message": "Nota"});
 
     // Who may do what.
-    app.post(&p("notes"), &OTHER_PIC, &note).await.assert_problem(403, "not_assigned_to_you");
+    app.post(&p("notes"), &OTHER_PIC, &note).await.assert_problem(404, "complaint_not_found");
     app.post(&p("notes"), &COMPLAINANT, &note).await.assert_problem(403, "role_not_allowed");
     app.post(&p("notes"), &AUDITOR, &note).await.assert_problem(403, "role_not_allowed");
-    app.post(&p("replies"), &OTHER_COMPLAINANT, &note).await.assert_problem(403, "not_your_complaint");
+    app.post(&p("replies"), &OTHER_COMPLAINANT, &note).await.assert_problem(404, "complaint_not_found");
     app.post(&p("assignment"), &PIC, &json!({"pic_id": PIC.id})).await.assert_problem(403, "role_not_allowed");
     app.post("/v1/complaints", &OTHER_COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Bukan aduan saya"))
         .await
@@ -303,7 +303,7 @@ async fn assigning_a_pic_outside_their_categories_warns_and_reassignment_moves_t
     assert_eq!(reply.assert_ok(200)["warnings"], json!([]));
     app.post(&format!("/v1/complaints/{id}/notes"), &OTHER_PIC, &json!({"message": "x"}))
         .await
-        .assert_problem(403, "not_assigned_to_you");
+        .assert_problem(404, "complaint_not_found");
     // A deactivated PIC gets nothing new.
     app.post(&format!("/v1/staff/{}/deactivation", OTHER_PIC.id), &ADMIN, &json!({"reason": "Bertukar jabatan"}))
         .await

@@ -37,7 +37,7 @@ async fn metrics_and_request_ids_after_a_flow() {
     command
         .post(&format!("/v1/complaints/{id}/replies"), &OTHER_COMPLAINANT, &json!({"message": "x"}))
         .await
-        .assert_problem(403, "not_your_complaint");
+        .assert_problem(404, "complaint_not_found");
     // A client's own request id is kept.
     let mine = PIC
         .headers(projection.http.get(projection.url(&format!("/v1/inbox?min_seq={seq}"))))
@@ -48,7 +48,7 @@ async fn metrics_and_request_ids_after_a_flow() {
     let text = scrape(&command.http, command.url("/metrics")).await;
     assert_eq!(sample(&text, r#"http_requests_total{method="POST",route="/v1/complaints",status="201"}"#), 1.0);
     assert_eq!(
-        sample(&text, r#"http_requests_total{method="POST",route="/v1/complaints/{id}/replies",status="403"}"#),
+        sample(&text, r#"http_requests_total{method="POST",route="/v1/complaints/{id}/replies",status="404"}"#),
         1.0
     );
     assert_eq!(sample(&text, r#"ehelpdesk_commands_total{command="log",outcome="ok"}"#), 1.0);

@@ -16,7 +16,14 @@ pub struct Settings {
     pub cache_capacity: usize,
     pub auth: AuthConfig,
     pub rate_limit: RateLimit,
+    /// `COMPLAINT_ID_SECRET`: keys the complaint id derived from a client's Idempotency-Key,
+    /// so that nobody can predict another person's complaint id. Every instance needs the
+    /// same one (a retry may reach any of them); production refuses the development one.
+    pub complaint_id_secret: String,
 }
+
+/// Known to everyone, so refused in production.
+pub const DEVELOPMENT_COMPLAINT_ID_SECRET: &str = "ehelpdesk-development-complaint-ids-not-for-production";
 
 impl Settings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
@@ -29,6 +36,20 @@ impl Settings {
                 per_second: env.parse("RATE_LIMIT_PER_SECOND", 10)?,
                 burst: env.parse("RATE_LIMIT_BURST", 30)?,
             },
+            complaint_id_secret: complaint_id_secret(env)?,
         })
     }
+}
+
+fn complaint_id_secret<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, ConfigError> {
+    let secret = env.string("COMPLAINT_ID_SECRET", DEVELOPMENT_COMPLAINT_ID_SECRET);
+    let production = env.string("APP_ENV", "development") == "production";
+    if production && (secret == DEVELOPMENT_COMPLAINT_ID_SECRET || secret.len() < 32) {
+        return Err(ConfigError {
+            var: "COMPLAINT_ID_SECRET",
+            value: "(hidden)".into(),
+            reason: "production needs at least 32 random bytes, the same on every instance".into(),
+        });
+    }
+    Ok(secret)
 }

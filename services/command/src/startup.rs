@@ -52,6 +52,7 @@ impl Application {
             client,
             auth,
             limiter: WriteLimiter::new(settings.rate_limit),
+            complaint_id_secret: settings.complaint_id_secret.as_str().into(),
             registry,
         };
         // Try once in the foreground so a healthy start is ready when `build` returns.

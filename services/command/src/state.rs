@@ -24,6 +24,8 @@ pub struct AppState {
     pub numbers: Arc<OnceCell<ComplaintNumbers>>,
     pub auth: Authenticator,
     pub limiter: Arc<WriteLimiter>,
+    /// Keys complaint ids derived from Idempotency-Keys (see `COMPLAINT_ID_SECRET`).
+    pub complaint_id_secret: Arc<str>,
     /// Everything `/metrics` shows.
     pub registry: prometheus::Registry,
 }

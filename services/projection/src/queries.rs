@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::calendar::WorkingDays;
 use ehelpdesk_shared::category;
 use ehelpdesk_shared::complaint::Status;
+use ehelpdesk_shared::visibility::{Relation, mask_ic_number};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgRow;
@@ -86,9 +87,27 @@ pub fn parse_status(raw: &str) -> Option<Status> {
     Status::ALL.into_iter().find(|s| s.as_str() == raw)
 }
 
-fn mask(ic: &str) -> String {
-    let tail = ic.get(ic.len().saturating_sub(4)..).unwrap_or("");
-    format!("******-**-{tail}")
+impl ComplaintRow {
+    /// The row as `relation` may see it: a complainant is not told of a referral.
+    pub fn as_seen_by(mut self, relation: Relation) -> Self {
+        let status = relation.shown_status(self.status);
+        self.status = status;
+        self.status_label_ms = status.label_ms();
+        self.status_label_en = status.label_en();
+        self
+    }
+}
+
+impl TimelineEntry {
+    /// The step as `relation` may see it (see [`ComplaintRow::as_seen_by`]).
+    pub fn as_seen_by(mut self, relation: Relation) -> Self {
+        if let Some(status) = parse_status(&self.status) {
+            let shown = relation.shown_status(status);
+            self.status = shown.as_str().to_owned();
+            self.status_label_ms = shown.label_ms();
+        }
+        self
+    }
 }
 
 fn complaint_row(row: &PgRow, aging: Aging<'_>) -> ComplaintRow {
@@ -105,7 +124,7 @@ fn complaint_row(row: &PgRow, aging: Aging<'_>) -> ComplaintRow {
         category,
         complainant: ComplainantSummary {
             id: row.get("complainant_id"),
-            ic_number: mask(row.get("complainant_ic")),
+            ic_number: mask_ic_number(row.get("complainant_ic")),
             name: row.get("complainant_name"),
             ptj: row.get("ptj"),
         },
@@ -160,7 +179,8 @@ pub async fn triage_queue(pool: &PgPool, aging: Aging<'_>, limit: i64) -> Result
 /// Search filters. `*_scope` fields are set by the route from the caller's role.
 #[derive(Debug, Default, Clone)]
 pub struct Search {
-    pub status: Option<Status>,
+    /// Any of these statuses; None for any status at all.
+    pub statuses: Option<Vec<Status>>,
     pub category: Option<String>,
     pub ptj: Option<String>,
     pub pic_id: Option<String>,
@@ -179,7 +199,7 @@ pub async fn search(pool: &PgPool, s: &Search, aging: Aging<'_>) -> Result<Vec<C
     // Every filter is a bound parameter that is NULL when unused.
     let sql = format!(
         "SELECT {LIST_COLUMNS} FROM complaints c WHERE \
-           ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.category = $2) \
+           ($1::text[] IS NULL OR c.status = ANY($1)) AND ($2::text IS NULL OR c.category = $2) \
            AND ($3::text IS NULL OR c.ptj = $3) AND ($4::text IS NULL OR c.pic_id = $4) \
            AND ($5::timestamptz IS NULL OR c.logged_at >= $5) AND ($6::timestamptz IS NULL OR c.logged_at < $6) \
            AND ($7::text IS NULL OR c.search @@ plainto_tsquery('simple', $7)) \
@@ -189,7 +209,7 @@ pub async fn search(pool: &PgPool, s: &Search, aging: Aging<'_>) -> Result<Vec<C
          ORDER BY c.logged_at DESC, c.complaint_id DESC LIMIT $13"
     );
     let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(s.status.map(|st| st.as_str()))
+        .bind(s.statuses.as_ref().map(|all| all.iter().map(|st| st.as_str()).collect::<Vec<_>>()))
         .bind(&s.category)
         .bind(&s.ptj)
         .bind(&s.pic_id)

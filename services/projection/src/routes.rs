@@ -7,9 +7,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use ehelpdesk_shared::actor::{Actor, Role};
+use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::error::DomainError;
 use ehelpdesk_shared::http::ApiError;
 use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor};
+use ehelpdesk_shared::visibility::{ComplaintView, Parties, Relation};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -193,6 +195,18 @@ fn parse_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
     Some((at, uuid::Uuid::parse_str(id).ok()?))
 }
 
+/// Every search row's relation to the caller: searches are scoped by role (below), so a
+/// complainant only ever finds their own complaints, and staff see statuses as they are.
+fn relation_of_searcher(actor: &Actor) -> Relation {
+    match actor.role {
+        Role::Complainant => Relation::Owner,
+        Role::Pic => Relation::AssignedPic,
+        Role::Implementor => Relation::ReferredImplementor,
+        Role::Admin => Relation::Admin,
+        Role::Auditor => Relation::Auditor,
+    }
+}
+
 /// Search and filter complaints, newest first, with keyset pagination. Each role sees only
 /// the complaints it may: its own (complainant), assigned (PIC), referred (implementor).
 #[utoipa::path(get, path = "/v1/complaints", tag = "complaints", params(SearchParams),
@@ -221,7 +235,7 @@ pub async fn search_complaints(
         return Err(ApiError::BadRequest { code: "invalid_query", detail: "q is at most 200 characters".into() });
     }
     let mut search = Search {
-        status,
+        statuses: status.map(|shown| relation_of_searcher(&actor).statuses_shown_as(shown)),
         category: p.category.map(|c| c.to_uppercase()),
         ptj: p.ptj,
         pic_id: p.pic_id,
@@ -239,7 +253,9 @@ pub async fn search_complaints(
         Role::Implementor => search.implementor_scope = Some(actor.id.to_string()),
     }
     state.wait_for(p.min_seq).await?;
+    let relation = relation_of_searcher(&actor);
     let items = queries::search(&state.pool, &search, state.aging()).await.map_err(database_error)?;
+    let items: Vec<ComplaintRow> = items.into_iter().map(|row| row.as_seen_by(relation)).collect();
     let next_cursor = (items.len() as i64 == search.limit)
         .then(|| items.last().map(|r| format!("{}_{}", r.logged_at.timestamp_micros(), r.complaint_id)))
         .flatten();
@@ -250,10 +266,9 @@ pub async fn search_complaints(
 pub struct ComplaintDetail {
     #[serde(flatten)]
     pub summary: ComplaintRow,
-    /// Everything the complaint holds: contacts, description, vendor, satisfaction (the
-    /// aggregate's state as the domain folds it).
-    #[schema(value_type = Object)]
-    pub complaint: serde_json::Value,
+    /// Everything the complaint holds that the caller may see: contacts, description,
+    /// vendor, satisfaction (docs/security.md).
+    pub complaint: ComplaintView,
     /// Stream sequence of the complaint's last event applied.
     pub stream_sequence: i64,
     /// The feedback history; internal notes only for staff.
@@ -275,28 +290,65 @@ pub async fn complaint_detail(
     ComplaintPath(id): ComplaintPath,
     ApiQuery(params): ApiQuery<DetailParams>,
 ) -> Result<Json<ComplaintDetail>, ApiError> {
-    state.wait_for(params.min_seq).await?;
-    let not_found = || ApiError::Domain(DomainError::ComplaintNotFound);
-    let stored =
-        queries::complaint(&state.pool, id, state.aging()).await.map_err(database_error)?.ok_or_else(not_found)?;
-    let me = actor.id.as_str();
-    let may_see = match actor.role {
-        Role::Admin | Role::Auditor => true,
-        Role::Complainant => stored.row.complainant.id == me,
-        Role::Pic => stored.row.pic_id.as_deref() == Some(me),
-        Role::Implementor => stored.implementor_id.as_deref() == Some(me),
+    // Authorise before waiting: a caller waits only on a complaint they may see now, or one
+    // whose row is behind the sequence they ask for (their own write, or a referral to them,
+    // not applied yet). Anyone else gets 404 at once.
+    let found = visible_complaint(&state, &actor, id).await?;
+    let wanted = match (found, params.min_seq) {
+        (Found::Visible(found), None) => return detail_of(&state, found).await.map(Json),
+        (Found::Hidden { last_sequence }, Some(wanted)) if last_sequence >= wanted as i64 => None,
+        (Found::Hidden { .. }, None) | (Found::Absent, None) => None,
+        (_, Some(wanted)) => Some(wanted),
     };
-    if !may_see {
-        return Err(not_found());
+    let Some(wanted) = wanted else { return Err(ApiError::Domain(DomainError::ComplaintNotFound)) };
+    state.wait_for(Some(wanted)).await?;
+    match visible_complaint(&state, &actor, id).await? {
+        Found::Visible(found) => detail_of(&state, found).await.map(Json),
+        Found::Hidden { .. } | Found::Absent => Err(ApiError::Domain(DomainError::ComplaintNotFound)),
     }
-    let mut complaint = stored.state;
-    let staff = actor.role != Role::Complainant;
-    let timeline = queries::timeline(&state.pool, id, staff).await.map_err(database_error)?;
-    if actor.role == Role::Implementor {
-        // The implementor works on the problem, not with the person: no identity number.
-        complaint["complainant"]["ic_number"] = serde_json::Value::String(stored.row.complainant.ic_number.clone());
-    }
-    Ok(Json(ComplaintDetail { summary: stored.row, complaint, stream_sequence: stored.last_sequence, timeline }))
+}
+
+/// A complaint as it stands for one caller.
+enum Found {
+    Visible(Box<(queries::StoredComplaint, Relation)>),
+    /// It exists, but not for this caller (as of the row's last applied event).
+    Hidden {
+        last_sequence: i64,
+    },
+    Absent,
+}
+
+async fn visible_complaint(state: &AppState, actor: &Actor, id: uuid::Uuid) -> Result<Found, ApiError> {
+    let Some(stored) = queries::complaint(&state.pool, id, state.aging()).await.map_err(database_error)? else {
+        return Ok(Found::Absent);
+    };
+    let parties = Parties {
+        complainant_id: &stored.row.complainant.id,
+        pic_id: stored.row.pic_id.as_deref(),
+        implementor_id: stored.implementor_id.as_deref(),
+    };
+    Ok(match Relation::of(actor, parties) {
+        Some(relation) => Found::Visible(Box::new((stored, relation))),
+        None => Found::Hidden { last_sequence: stored.last_sequence },
+    })
+}
+
+async fn detail_of(
+    state: &AppState,
+    found: Box<(queries::StoredComplaint, Relation)>,
+) -> Result<ComplaintDetail, ApiError> {
+    let (stored, relation) = *found;
+    let complaint: Complaint = serde_json::from_value(stored.state)
+        .map_err(|e| ApiError::Internal(format!("stored complaint state unreadable: {e}")))?;
+    let timeline =
+        queries::timeline(&state.pool, complaint.id, relation.sees_internal_steps()).await.map_err(database_error)?;
+    let timeline = timeline.into_iter().map(|entry| entry.as_seen_by(relation)).collect();
+    Ok(ComplaintDetail {
+        summary: stored.row.as_seen_by(relation),
+        complaint: ComplaintView::of(&complaint, relation),
+        stream_sequence: stored.last_sequence,
+        timeline,
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

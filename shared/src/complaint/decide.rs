@@ -12,6 +12,7 @@ use crate::aggregate::{Aggregate, Context, Recorded, ReplayError, StaffDirectory
 use crate::error::DomainError;
 use crate::staff::StaffMember;
 use crate::validation::{FieldError, StaffId};
+use crate::visibility::{Parties, Relation};
 
 impl Aggregate for Complaint {
     type Id = Uuid;
@@ -77,6 +78,11 @@ impl Aggregate for Complaint {
             (None, _) => return Err(DomainError::ComplaintNotFound),
             (Some(c), _) => c,
         };
+        // Someone who may not see the complaint learns nothing of it from a write either:
+        // not that it exists, nor that it is closed.
+        if Relation::of(actor, Parties::of(complaint)).is_none() {
+            return Err(DomainError::ComplaintNotFound);
+        }
 
         if let ComplaintCommand::Reopen { reason } = command {
             return decide_reopen(complaint, actor, ctx, reason);

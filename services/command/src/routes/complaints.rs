@@ -15,6 +15,7 @@ use ehelpdesk_shared::complaint::{
 };
 use ehelpdesk_shared::error::DomainError;
 use ehelpdesk_shared::validation::{Email, FieldError, IcNumber, PhoneNumber, StaffId, Text, limits};
+use ehelpdesk_shared::visibility::{ComplaintView, Parties, Relation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -26,9 +27,21 @@ use crate::state::AppState;
 use ehelpdesk_shared::http::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
 use ehelpdesk_shared::http::problem::{ApiError, Problem};
 
-/// Namespace for complaint ids derived from an Idempotency-Key, so a retried "log a
-/// complaint" lands on the same complaint.
-const IDEMPOTENT_COMPLAINT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2d4e_8a7b_4c3d_9e2f_1a0b_5c6d_7e8f);
+/// The complaint id a keyed "log a complaint" lands on, so that its retry finds it: an HMAC
+/// of (actor, key) under the service's secret. A plain hash would let anyone who guesses a
+/// person's key compute the id of their complaint.
+fn keyed_complaint_id(secret: &str, actor: &Actor, key: &str) -> Uuid {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(actor.id.as_str().as_bytes());
+    mac.update(b":");
+    mac.update(key.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
 
 /// Who the complaint is for. A complainant may leave out `id` (it is their own).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,7 +129,7 @@ pub async fn log_complaint(
     let numbers = state.ready()?;
     let (id, idempotency) = match &key {
         Some(key) => {
-            let id = Uuid::new_v5(&IDEMPOTENT_COMPLAINT_NAMESPACE, format!("{}:{key}", actor.id).as_bytes());
+            let id = keyed_complaint_id(&state.complaint_id_secret, &actor, key);
             (id, Some(Idempotency::new("complaint", "log", &id, &actor, key, body.hash.clone())))
         }
         None => (Uuid::now_v7(), None),
@@ -368,8 +381,9 @@ pub async fn reopen_complaint(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ComplaintView {
-    pub complaint: Complaint,
+pub struct ComplaintResponse {
+    /// The complaint as the caller may see it (docs/security.md).
+    pub complaint: ComplaintView,
     pub status_label_ms: &'static str,
     pub status_label_en: &'static str,
     /// Stream sequence of the complaint's last event.
@@ -379,29 +393,23 @@ pub struct ComplaintView {
 /// The complaint's current state, folded from its events (the write side's view; lists and
 /// inboxes are served by the projection service).
 #[utoipa::path(get, path = "/v1/complaints/{id}", tag = "complaints", params(("id" = Uuid, Path), ActorHeaders),
-    responses((status = 200, body = ComplaintView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ComplaintResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_complaint(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     ComplaintPath(id): ComplaintPath,
-) -> Result<Json<ComplaintView>, ApiError> {
+) -> Result<Json<ComplaintResponse>, ApiError> {
     state.ready()?;
     let loaded = state.complaints.current(&id).await?;
     let complaint = loaded.state.ok_or(ApiError::Domain(DomainError::ComplaintNotFound))?;
-    let may_see = match actor.role {
-        Role::Admin | Role::Auditor => true,
-        Role::Complainant => complaint.complainant.id == actor.id,
-        Role::Pic => complaint.pic_id() == Some(&actor.id),
-        Role::Implementor => complaint.implementor.as_ref().is_some_and(|i| i.id == actor.id),
-    };
     // Someone else's complaint is "not found": its existence is private too.
-    if !may_see {
-        return Err(ApiError::Domain(DomainError::ComplaintNotFound));
-    }
-    Ok(Json(ComplaintView {
-        status_label_ms: complaint.status.label_ms(),
-        status_label_en: complaint.status.label_en(),
-        complaint,
+    let relation =
+        Relation::of(&actor, Parties::of(&complaint)).ok_or(ApiError::Domain(DomainError::ComplaintNotFound))?;
+    let view = ComplaintView::of(&complaint, relation);
+    Ok(Json(ComplaintResponse {
+        status_label_ms: view.status.label_ms(),
+        status_label_en: view.status.label_en(),
+        complaint: view,
         stream_sequence: loaded.last_sequence,
     }))
 }
