@@ -24,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::{AsOf, AuditError, HistoryEntry, read_history};
+use crate::params;
 use crate::state::{AppState, database_error};
 use crate::verify::{VerifyReport, verify};
 
@@ -183,6 +184,12 @@ pub struct ExportParams {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl ExportParams {
+    fn checked(self) -> Result<Self, ApiError> {
+        Ok(Self { from: params::time("from", self.from)?, to: params::time("to", self.to)?, ..self })
+    }
+}
+
 /// Lines of a streamed response, produced by a task so nothing is held in memory.
 fn streamed(
     content_type: &'static str,
@@ -204,6 +211,7 @@ pub async fn export_events(
     ApiQuery(p): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     auditors_only(&actor)?;
+    let p = p.checked()?;
     let log = state.settings.event_log.clone();
     let mut stream = state.jetstream.get_stream(&log.stream).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let head = stream.info().await.map_err(|e| ApiError::Unavailable(e.to_string()))?.state.last_sequence;
@@ -261,6 +269,7 @@ pub async fn export_timeline(
     ApiQuery(p): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     auditors_only(&actor)?;
+    let p = p.checked()?;
     let pool = state.pool.clone();
     Ok(streamed("text/csv; charset=utf-8", move |mut tx| {
         Box::pin(async move {

@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod db;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod project;
 pub mod queries;
 pub mod rebuild;

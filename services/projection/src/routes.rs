@@ -13,9 +13,9 @@ use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit_routes;
 use crate::queries::{self, AgingRow, ComplaintRow, GroupBy, OutboxRow, ResolutionRow, Search, TimelineEntry};
 use crate::state::{AppState, database_error};
+use crate::{audit_routes, params};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -187,9 +187,11 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
 }
 
+/// Only a cursor this service could have given: a forged one far outside the years of
+/// complaints would otherwise reach PostgreSQL as a time it cannot hold.
 fn parse_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
     let (micros, id) = raw.split_once('_')?;
-    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?).filter(params::is_sane)?;
     Some((at, uuid::Uuid::parse_str(id).ok()?))
 }
 
@@ -216,17 +218,17 @@ pub async fn search_complaints(
             detail: "use next_cursor as given".into(),
         })?),
     };
-    let text = p.q.filter(|q| !q.trim().is_empty());
+    let text = params::plain_text("q", p.q)?.filter(|q| !q.trim().is_empty());
     if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::BadRequest { code: "invalid_query", detail: "q is at most 200 characters".into() });
     }
     let mut search = Search {
         status,
-        category: p.category.map(|c| c.to_uppercase()),
-        ptj: p.ptj,
-        pic_id: p.pic_id,
-        from: p.from,
-        to: p.to,
+        category: params::plain_text("category", p.category)?.map(|c| c.to_uppercase()),
+        ptj: params::plain_text("ptj", p.ptj)?,
+        pic_id: params::plain_text("pic_id", p.pic_id)?,
+        from: params::time("from", p.from)?,
+        to: params::time("to", p.to)?,
         text,
         after,
         limit: limit(p.limit)?,
@@ -309,6 +311,12 @@ pub struct ReportParams {
     pub min_seq: Option<u64>,
 }
 
+impl ReportParams {
+    fn today(&self) -> Result<Option<NaiveDate>, ApiError> {
+        params::date("today", self.today)
+    }
+}
+
 fn require_reader_of_reports(actor: &Actor) -> Result<(), ApiError> {
     match actor.role {
         Role::Admin | Role::Auditor => Ok(()),
@@ -325,8 +333,8 @@ pub async fn aging_report(
     ApiQuery(p): ApiQuery<ReportParams>,
 ) -> Result<Json<Vec<AgingRow>>, ApiError> {
     require_reader_of_reports(&actor)?;
+    let today = p.today()?.unwrap_or_else(queries::today_in_malaysia);
     state.wait_for(p.min_seq).await?;
-    let today = p.today.unwrap_or_else(queries::today_in_malaysia);
     let rows =
         state.reports.aging(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
     Ok(Json(rows))
@@ -341,6 +349,7 @@ pub async fn resolution_report(
     ApiQuery(p): ApiQuery<ReportParams>,
 ) -> Result<Json<Vec<ResolutionRow>>, ApiError> {
     require_reader_of_reports(&actor)?;
+    p.today()?;
     state.wait_for(p.min_seq).await?;
     let by = p.group_by.unwrap_or(GroupBy::Pic);
     if by == GroupBy::Ptj {
