@@ -193,13 +193,16 @@ async fn exports_stream_events_and_timelines() {
         let request = AUDITOR.headers(s.projection.http.get(s.projection.url(&path)));
         async move {
             let response = request.send().await.unwrap();
-            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-            (response.status().as_u16(), content_type, response.text().await.unwrap())
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            let content_type = header("content-type").unwrap();
+            let disposition = header("content-disposition").unwrap_or_default();
+            (response.status().as_u16(), format!("{content_type}|{disposition}"), response.text().await.unwrap())
         }
     };
     // One complaint.
     let (status, content_type, body) = get_text(format!("/v1/audit/export/events.jsonl?complaint_id={id}")).await;
-    assert_eq!((status, content_type.as_str()), (200, "application/x-ndjson"));
+    let expected = format!("application/x-ndjson|attachment; filename=\"ehelpdesk-events-{id}.jsonl\"");
+    assert_eq!((status, content_type.as_str()), (200, expected.as_str()));
     let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), steps.len());
     assert_eq!(lines[0]["event"]["type"], "ComplaintLogged");
@@ -212,11 +215,13 @@ async fn exports_stream_events_and_timelines() {
     assert_eq!(none.lines().count(), 0);
 
     let (status, content_type, csv) = get_text(format!("/v1/audit/export/timeline.csv?complaint_id={id}")).await;
-    assert_eq!((status, content_type.as_str()), (200, "text/csv; charset=utf-8"));
+    let expected = format!("text/csv; charset=utf-8|attachment; filename=\"ehelpdesk-timeline-{id}.csv\"");
+    assert_eq!((status, content_type.as_str()), (200, expected.as_str()));
     let rows: Vec<&str> = csv.lines().collect();
     assert!(rows[0].starts_with("complaint_number,complaint_id,sequence"));
     assert_eq!(rows.len(), 1 + steps.len(), "header and one line a step, internal ones included");
-    let (_, _, range) = get_text("/v1/audit/export/timeline.csv?from=2020-01-01T00:00:00Z".into()).await;
+    let (_, headers, range) = get_text("/v1/audit/export/timeline.csv?from=2020-01-01T00:00:00Z".into()).await;
+    assert!(headers.ends_with("|attachment; filename=\"ehelpdesk-timeline.csv\""), "{headers}");
     assert_eq!(range.lines().count(), 1 + steps.len() + other_steps.len());
     let forbidden = s.projection.get("/v1/audit/export/timeline.csv", &PIC).await;
     forbidden.assert_problem(403, "role_not_allowed");

@@ -190,15 +190,27 @@ impl ExportParams {
     }
 }
 
+/// What a browser saves an export as: `ehelpdesk-<what>[-<complaint id>].<extension>`
+/// (a UUID needs no quoting or escaping).
+fn attachment(what: &str, complaint_id: Option<Uuid>, extension: &str) -> String {
+    let name = match complaint_id {
+        Some(id) => format!("ehelpdesk-{what}-{id}.{extension}"),
+        None => format!("ehelpdesk-{what}.{extension}"),
+    };
+    format!("attachment; filename=\"{name}\"")
+}
+
 /// Lines of a streamed response, produced by a task so nothing is held in memory.
 fn streamed(
     content_type: &'static str,
+    disposition: String,
     produce: impl FnOnce(futures::channel::mpsc::Sender<Bytes>) -> futures::future::BoxFuture<'static, ()>,
 ) -> Response {
     let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
     tokio::spawn(produce(tx));
     let body = Body::from_stream(rx.map(Ok::<Bytes, Infallible>));
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
 }
 
 /// The events of one complaint or of a time range as JSON Lines, exactly as stored (with
@@ -228,7 +240,7 @@ pub async fn export_events(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let to = p.to;
-    Ok(streamed("application/x-ndjson", move |mut tx| {
+    Ok(streamed("application/x-ndjson", attachment("events", p.complaint_id, "jsonl"), move |mut tx| {
         Box::pin(async move {
             let Ok(mut messages) = consumer.messages().await else { return };
             loop {
@@ -254,9 +266,11 @@ pub async fn export_events(
     }))
 }
 
-/// One CSV field: quoted, and defused when a spreadsheet would read it as a formula.
+/// One CSV field: quoted, and defused when a spreadsheet would read it as a formula (what
+/// OWASP lists as starting one, tab and carriage return included).
 fn csv_field(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
+    let defused =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
 
@@ -271,7 +285,7 @@ pub async fn export_timeline(
     auditors_only(&actor)?;
     let p = p.checked()?;
     let pool = state.pool.clone();
-    Ok(streamed("text/csv; charset=utf-8", move |mut tx| {
+    Ok(streamed("text/csv; charset=utf-8", attachment("timeline", p.complaint_id, "csv"), move |mut tx| {
         Box::pin(async move {
             let header = "complaint_number,complaint_id,sequence,occurred_at,event_type,actor_id,actor_role,actor_name,status,visibility,message\n";
             if tx.send(Bytes::from_static(header.as_bytes())).await.is_err() {
@@ -322,5 +336,13 @@ mod tests {
         assert_eq!(csv_field("say \"hi\", ok"), "\"say \"\"hi\"\", ok\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+        // OWASP's list of characters that start a formula: =, +, -, @, tab and carriage return.
+        assert_eq!(csv_field("+1+cmd|' /C calc'!A0"), "\"'+1+cmd|' /C calc'!A0\"");
+        assert_eq!(csv_field("-2+3"), "\"'-2+3\"");
+        assert_eq!(csv_field("@SUM(A1:A2)"), "\"'@SUM(A1:A2)\"");
+        assert_eq!(csv_field("\t=1+1"), "\"'\t=1+1\"");
+        assert_eq!(csv_field("\r=1+1"), "\"'\r=1+1\"");
+        assert_eq!(csv_field("a=1"), "\"a=1\"", "only a leading one is a formula");
+        assert_eq!(csv_field(""), "\"\"");
     }
 }
