@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod configuration;
 pub mod consumer;
 pub mod db;
+pub mod export;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
