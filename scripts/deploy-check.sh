@@ -177,7 +177,8 @@ allowed = {  # may be set: every other variable the services read (README's tabl
     "command": want["command"] | auth | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST"},
     "projection": want["projection"] | auth | {
         "READ_MODEL_SCHEMA", "CONSUMER_NAME", "BATCH_SIZE", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
-        "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS"},
+        "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS",
+        "DATABASE_MAX_CONNECTIONS", "EXPORT_MAX_CONCURRENT", "EXPORT_WRITE_TIMEOUT_SECS"},
 }
 for svc, names in want.items():
     rel = f"env/{svc}.env.example"

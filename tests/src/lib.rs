@@ -335,6 +335,7 @@ pub fn projection_settings(
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
         database_url: db.url.clone(),
+        database_max_connections: 16,
         schema: "readmodel".into(),
         event_log: event_log.clone(),
         consumer: "projection".into(),
@@ -349,6 +350,8 @@ pub fn projection_settings(
         resolution_target_days: 5,
         min_seq_wait: std::time::Duration::from_secs(5),
         relay_outbox: true,
+        export_max_concurrent: 4,
+        export_write_timeout: std::time::Duration::from_secs(30),
         auth: fixtures::auth_config(),
     }
 }

@@ -1,9 +1,12 @@
 //! Auditors: histories and time travel from the log, verification of the read models,
 //! exports, old event versions, and a log that cannot be edited.
 
+use std::time::Duration;
+
 use ehelpdesk_tests::fixtures::*;
 use ehelpdesk_tests::{CommandApp, ProjectionApp, TestDatabase, TestEventLog, projection_settings};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 struct Stack {
     projection: ProjectionApp,
@@ -13,12 +16,18 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
+    stack_with(|_| {}).await
+}
+
+async fn stack_with(configure: impl FnOnce(&mut ehelpdesk_projection::configuration::Settings)) -> Stack {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
     let command = CommandApp::spawn(&log.config).await;
     command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
     command.post("/v1/staff", &ADMIN, &IMPLEMENTOR.registration(&["implementor"], &[])).await.assert_ok(201);
-    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    let mut settings = projection_settings(&log.config, &db);
+    configure(&mut settings);
+    let projection = ProjectionApp::spawn(settings).await;
     Stack { projection, command, db, log }
 }
 
@@ -193,31 +202,38 @@ async fn exports_stream_events_and_timelines() {
         let request = AUDITOR.headers(s.projection.http.get(s.projection.url(&path)));
         async move {
             let response = request.send().await.unwrap();
-            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-            (response.status().as_u16(), content_type, response.text().await.unwrap())
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            let content_type = header("content-type").unwrap();
+            let disposition = header("content-disposition").unwrap_or_default();
+            (response.status().as_u16(), format!("{content_type}|{disposition}"), response.text().await.unwrap())
         }
     };
     // One complaint.
     let (status, content_type, body) = get_text(format!("/v1/audit/export/events.jsonl?complaint_id={id}")).await;
-    assert_eq!((status, content_type.as_str()), (200, "application/x-ndjson"));
+    let expected = format!("application/x-ndjson|attachment; filename=\"ehelpdesk-events-{id}.jsonl\"");
+    assert_eq!((status, content_type.as_str()), (200, expected.as_str()));
+    let body = complete_jsonl(&body);
     let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), steps.len());
     assert_eq!(lines[0]["event"]["type"], "ComplaintLogged");
     assert_eq!(lines[0]["sequence"], steps[0].1);
     // A range: everything, then nothing in the future.
     let (_, _, all) = get_text("/v1/audit/export/events.jsonl?from=2020-01-01T00:00:00Z".into()).await;
+    let all = complete_jsonl(&all);
     assert_eq!(all.lines().count() as u64, s.log.message_count().await, "2 staff + 16 complaint events");
     let (_, _, none) =
         get_text("/v1/audit/export/events.jsonl?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z".into()).await;
-    assert_eq!(none.lines().count(), 0);
+    assert_eq!(complete_jsonl(&none), "", "nothing but the trailer");
 
     let (status, content_type, csv) = get_text(format!("/v1/audit/export/timeline.csv?complaint_id={id}")).await;
-    assert_eq!((status, content_type.as_str()), (200, "text/csv; charset=utf-8"));
-    let rows: Vec<&str> = csv.lines().collect();
+    let expected = format!("text/csv; charset=utf-8|attachment; filename=\"ehelpdesk-timeline-{id}.csv\"");
+    assert_eq!((status, content_type.as_str()), (200, expected.as_str()));
+    let rows: Vec<&str> = complete_csv(&csv).lines().collect();
     assert!(rows[0].starts_with("complaint_number,complaint_id,sequence"));
     assert_eq!(rows.len(), 1 + steps.len(), "header and one line a step, internal ones included");
-    let (_, _, range) = get_text("/v1/audit/export/timeline.csv?from=2020-01-01T00:00:00Z".into()).await;
-    assert_eq!(range.lines().count(), 1 + steps.len() + other_steps.len());
+    let (_, headers, range) = get_text("/v1/audit/export/timeline.csv?from=2020-01-01T00:00:00Z".into()).await;
+    assert!(headers.ends_with("|attachment; filename=\"ehelpdesk-timeline.csv\""), "{headers}");
+    assert_eq!(complete_csv(&range).lines().count(), 1 + steps.len() + other_steps.len());
     let forbidden = s.projection.get("/v1/audit/export/timeline.csv", &PIC).await;
     forbidden.assert_problem(403, "role_not_allowed");
 }
@@ -257,4 +273,191 @@ async fn the_log_is_append_only_and_readyz_says_so() {
     assert!(stream.delete_message(steps[1].1).await.is_err(), "the server refuses to delete an event");
     assert!(stream.purge().await.is_err(), "the server refuses to purge");
     assert_eq!(s.log.message_count().await, 2 + steps.len() as u64, "every event is still there");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An export's body without its trailer, after checking the trailer is the last line and its
+/// count and SHA-256 match what came before it.
+fn complete_jsonl(body: &str) -> &str {
+    let (content, trailer) = split_last_line(body);
+    let trailer: Value = serde_json::from_str(trailer).unwrap_or_else(|e| panic!("trailer `{trailer}`: {e}"));
+    let complete = &trailer["export_complete"];
+    assert_eq!(complete["count"], content.lines().count(), "{trailer}");
+    assert_eq!(complete["sha256"], sha256_hex(content.as_bytes()), "{trailer}");
+    content
+}
+
+fn complete_csv(body: &str) -> &str {
+    let (content, trailer) = split_last_line(body);
+    let rows = content.lines().count() - 1; // the header is not a row
+    assert_eq!(trailer, format!("# export complete: rows={rows} sha256={}", sha256_hex(content.as_bytes())));
+    content
+}
+
+/// (everything before the last line, the last line without its newline).
+fn split_last_line(body: &str) -> (&str, &str) {
+    let body = body.strip_suffix('\n').unwrap_or_else(|| panic!("ends with a newline: {body:?}"));
+    let cut = body.rfind('\n').map_or(0, |i| i + 1);
+    (&body[..cut], &body[cut..])
+}
+
+/// Enough timeline rows under one complaint that an export of it cannot fit in the socket
+/// buffers between the database and a client that reads nothing (20 MB).
+async fn pad_timeline(pool: &sqlx::PgPool, complaint_id: &str) {
+    sqlx::query(
+        "INSERT INTO timeline (complaint_id, sequence, occurred_at, event_type, actor_id, actor_role, actor_name, \
+           status, message, details, visibility) \
+         SELECT $1, 1000000 + g, now(), 'InternalNoteAdded', 'pic-aminah', 'pic', 'Aminah', 'in_progress', \
+           repeat('Catatan panjang. ', 300), '{}', 'internal' FROM generate_series(1, 4000) g",
+    )
+    .bind(uuid::Uuid::parse_str(complaint_id).unwrap())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+const EXPORT_QUERY: &str = "%timeline t JOIN complaints%";
+
+/// Exports whose database backend is stuck writing rows its client has not taken.
+async fn exports_blocked_on_the_client(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1 \
+           AND wait_event = 'ClientWrite' AND pid <> pg_backend_pid()",
+    )
+    .bind(EXPORT_QUERY)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Waits (at most a minute) until `condition` holds.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    for _ in 0..600 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting: {what}");
+}
+
+/// A flow whose complaint's timeline is long; returns the complaint and a pool on its database.
+async fn long_timeline(s: &Stack) -> (String, sqlx::PgPool) {
+    let (id, steps) = flow(s).await;
+    let last = steps.last().unwrap().1;
+    s.projection.get(&format!("/v1/complaints/{id}?min_seq={last}"), &ADMIN).await.assert_ok(200);
+    let pool = s.db.read_models().await;
+    pad_timeline(&pool, &id).await;
+    (id, pool)
+}
+
+async fn open_export(s: &Stack, path: &str) -> reqwest::Response {
+    AUDITOR.headers(s.projection.http.get(s.projection.url(path))).send().await.unwrap()
+}
+
+/// Reads the rest of a body: Ok when it ended as HTTP says a body ends, Err when it broke off.
+async fn read_to_end(mut response: reqwest::Response) -> Result<usize, reqwest::Error> {
+    let mut read = 0;
+    while let Some(chunk) = response.chunk().await? {
+        read += chunk.len();
+    }
+    Ok(read)
+}
+
+#[tokio::test]
+async fn exports_nobody_reads_leave_the_pool_to_queries() {
+    let s = stack_with(|settings| {
+        settings.database_max_connections = 2;
+        settings.export_max_concurrent = 3;
+    })
+    .await;
+    let (id, pool) = long_timeline(&s).await;
+    let path = format!("/v1/audit/export/timeline.csv?complaint_id={id}");
+    // More exports than the pool has connections, and nobody reads them.
+    let mut stalled = vec![];
+    for _ in 0..3 {
+        let response = open_export(&s, &path).await;
+        assert_eq!(response.status(), 200);
+        stalled.push(response);
+    }
+    eventually("the exports are stuck on their clients", || async { exports_blocked_on_the_client(&pool).await >= 2 })
+        .await;
+    s.projection.get("/v1/complaints?limit=5", &ADMIN).await.assert_ok(200);
+    s.projection.get("/readyz", &ADMIN).await.assert_ok(200);
+    // Over the cap, CSV and JSON Lines alike: refused, with when to try again.
+    for over in [path.clone(), "/v1/audit/export/events.jsonl".into()] {
+        let refused = s.projection.get(&over, &AUDITOR).await;
+        refused.assert_problem(429, "too_many_exports");
+        assert!(refused.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    }
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn an_export_nobody_reads_is_cut_after_the_write_timeout() {
+    let s = stack_with(|settings| {
+        settings.export_max_concurrent = 1;
+        settings.export_write_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (id, _pool) = long_timeline(&s).await;
+    let stalled = open_export(&s, &format!("/v1/audit/export/timeline.csv?complaint_id={id}")).await;
+    assert_eq!(stalled.status(), 200);
+    // The one export allowed is taken until the write timeout gives up on the stalled one.
+    let probe = format!("/v1/audit/export/timeline.csv?complaint_id={}", uuid::Uuid::now_v7());
+    eventually("the stalled export lets go of its place", || async {
+        let response = open_export(&s, &probe).await;
+        response.status() == 200 && read_to_end(response).await.is_ok()
+    })
+    .await;
+    // Reading now, the stalled client gets what was already on its way, then a broken body.
+    let rest = read_to_end(stalled).await;
+    assert!(rest.is_err(), "the abandoned export ended as if complete after {rest:?} bytes");
+}
+
+#[tokio::test]
+async fn a_timeline_export_whose_database_connection_dies_ends_in_a_broken_body() {
+    let s = stack().await;
+    let (id, pool) = long_timeline(&s).await;
+    let mut response = open_export(&s, &format!("/v1/audit/export/timeline.csv?complaint_id={id}")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.chunk().await.unwrap().is_some(), "the export has begun");
+    eventually("the export is mid-stream", || async { exports_blocked_on_the_client(&pool).await == 1 }).await;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() \
+           AND query LIKE $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(EXPORT_QUERY)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, [true]);
+    let rest = read_to_end(response).await;
+    assert!(rest.is_err(), "the export ended as if complete after {rest:?} more bytes");
+}
+
+#[tokio::test]
+async fn an_events_export_whose_stream_vanishes_ends_in_a_broken_body() {
+    let s = stack().await;
+    // 24 MB of events: more than one batch of the export's consumer, more than the buffers.
+    let js = s.log.jetstream().await;
+    let pad = "x".repeat(8 * 1024);
+    let mut acks = vec![];
+    for i in 0..3000 {
+        let subject = format!("{}.filler.{i}", s.log.config.subject_prefix);
+        let payload = serde_json::to_vec(&json!({"type": "Filler", "pad": pad})).unwrap();
+        acks.push(js.publish(subject, payload.into()).await.unwrap());
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    let mut response = open_export(&s, "/v1/audit/export/events.jsonl").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.chunk().await.unwrap().is_some(), "the export has begun");
+    js.delete_stream(&s.log.config.stream).await.unwrap();
+    let rest = read_to_end(response).await;
+    assert!(rest.is_err(), "the export ended as if complete after {rest:?} more bytes");
 }

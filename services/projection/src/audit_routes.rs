@@ -1,15 +1,12 @@
 //! The auditors' API (`/v1/audit`, admins and auditors): histories and time travel straight
-//! from the log, verification of the read models, and streamed exports.
-
-use std::convert::Infallible;
+//! from the log, verification of the read models, and streamed exports (see [`crate::export`]).
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
-use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use ehelpdesk_shared::actor::{Actor, Role};
 use ehelpdesk_shared::aggregate::Aggregate;
@@ -18,12 +15,14 @@ use ehelpdesk_shared::error::DomainError;
 use ehelpdesk_shared::http::ApiError;
 use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor, StaffPath};
 use ehelpdesk_shared::staff::StaffMember;
-use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::{AsOf, AuditError, HistoryEntry, read_history};
+use crate::configuration::Settings;
+use crate::export::{self, ExportGate, Format, Range};
+use crate::params;
 use crate::state::{AppState, database_error};
 use crate::verify::{VerifyReport, verify};
 
@@ -183,35 +182,52 @@ pub struct ExportParams {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Lines of a streamed response, produced by a task so nothing is held in memory.
-fn streamed(
-    content_type: &'static str,
-    produce: impl FnOnce(futures::channel::mpsc::Sender<Bytes>) -> futures::future::BoxFuture<'static, ()>,
-) -> Response {
-    let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
-    tokio::spawn(produce(tx));
-    let body = Body::from_stream(rx.map(Ok::<Bytes, Infallible>));
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+impl ExportParams {
+    fn range(self) -> Result<Range, ApiError> {
+        Ok(Range {
+            complaint_id: self.complaint_id,
+            from: params::time("from", self.from)?,
+            to: params::time("to", self.to)?,
+        })
+    }
+}
+
+/// The export routes, with the admission they share.
+pub fn export_routes(settings: &Settings) -> Router<AppState> {
+    Router::new()
+        .route("/v1/audit/export/events.jsonl", get(export_events))
+        .route("/v1/audit/export/timeline.csv", get(export_timeline))
+        .layer(Extension(ExportGate::new(settings)))
 }
 
 /// The events of one complaint or of a time range as JSON Lines, exactly as stored (with
 /// their stream sequence and write time), streamed.
+///
+/// A complete export ends with the line `{"export_complete":{"count":N,"sha256":"<hex>"}}`:
+/// N events, and the SHA-256 of every byte before that line. If the export fails part way
+/// (the event log stops answering, the client takes nothing for `EXPORT_WRITE_TIMEOUT_SECS`),
+/// the connection is aborted without the end of the chunked body: a body without the trailer
+/// is incomplete. At most `EXPORT_MAX_CONCURRENT` exports run at once; more are 429
+/// `too_many_exports` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/export/events.jsonl", tag = "audit", params(ExportParams),
     responses((status = 200, content_type = "application/x-ndjson"), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
 pub async fn export_events(
     State(state): State<AppState>,
+    Extension(gate): Extension<ExportGate>,
     CurrentActor(actor): CurrentActor,
     ApiQuery(p): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     auditors_only(&actor)?;
-    let log = state.settings.event_log.clone();
+    let range = p.range()?;
+    let admitted = gate.admit()?;
+    let log = &state.settings.event_log;
     let mut stream = state.jetstream.get_stream(&log.stream).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let head = stream.info().await.map_err(|e| ApiError::Unavailable(e.to_string()))?.state.last_sequence;
-    let filter = match p.complaint_id {
+    let filter = match range.complaint_id {
         Some(id) => log.subject("complaint", &id),
         None => log.all_subjects(),
     };
-    let deliver_policy = match p.from {
+    let deliver_policy = match range.from {
         Some(from) => DeliverPolicy::ByStartTime { start_time: from },
         None => DeliverPolicy::All,
     };
@@ -219,99 +235,49 @@ pub async fn export_events(
         .create_consumer(OrderedConfig { deliver_policy, filter_subject: filter, ..Default::default() })
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let to = p.to;
-    Ok(streamed("application/x-ndjson", move |mut tx| {
-        Box::pin(async move {
-            let Ok(mut messages) = consumer.messages().await else { return };
-            loop {
-                let next = tokio::time::timeout(std::time::Duration::from_secs(2), messages.next()).await;
-                let Ok(Some(Ok(message))) = next else { return };
-                let Ok(info) = message.info() else { return };
-                let (sequence, written_at) = (info.stream_sequence, info.published);
-                if to.is_some_and(|to| written_at >= to) {
-                    return;
-                }
-                let stored: serde_json::Value =
-                    serde_json::from_slice(&message.payload).unwrap_or(serde_json::Value::Null);
-                let line = serde_json::json!({
-                    "sequence": sequence, "written_at": written_at, "subject": message.subject.as_str(), "event": stored,
-                });
-                let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-                bytes.push(b'\n');
-                if tx.send(Bytes::from(bytes)).await.is_err() || sequence >= head {
-                    return;
-                }
-            }
-        })
+    Ok(export::respond(admitted, Format::JsonLines, range.complaint_id, move |sink| {
+        export::events_jsonl(consumer, head, range.to, sink)
     }))
 }
 
-/// One CSV field: quoted, and defused when a spreadsheet would read it as a formula.
-fn csv_field(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
-    format!("\"{}\"", defused.replace('"', "\"\""))
-}
-
-/// The timeline of one complaint or of a time range as CSV, streamed from the read model.
+/// The timeline of one complaint or of a time range as CSV, streamed from the read model
+/// over a database connection of the export's own (never the query pool's).
+///
+/// A complete export ends with the line `# export complete: rows=N sha256=<hex>`: N rows
+/// after the header, and the SHA-256 of every byte before that line, header included. If the
+/// export fails part way (a database error, the client takes nothing for
+/// `EXPORT_WRITE_TIMEOUT_SECS`), the connection is aborted without the end of the chunked
+/// body: a body without the trailer is incomplete. At most `EXPORT_MAX_CONCURRENT` exports
+/// run at once; more are 429 `too_many_exports` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/export/timeline.csv", tag = "audit", params(ExportParams),
     responses((status = 200, content_type = "text/csv"), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
 pub async fn export_timeline(
     State(state): State<AppState>,
+    Extension(gate): Extension<ExportGate>,
     CurrentActor(actor): CurrentActor,
     ApiQuery(p): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     auditors_only(&actor)?;
-    let pool = state.pool.clone();
-    Ok(streamed("text/csv; charset=utf-8", move |mut tx| {
-        Box::pin(async move {
-            let header = "complaint_number,complaint_id,sequence,occurred_at,event_type,actor_id,actor_role,actor_name,status,visibility,message\n";
-            if tx.send(Bytes::from_static(header.as_bytes())).await.is_err() {
-                return;
-            }
-            let mut rows = sqlx::query(
-                "SELECT c.number, t.complaint_id, t.sequence, t.occurred_at, t.event_type, t.actor_id, t.actor_role, \
-                   t.actor_name, t.status, t.visibility, t.message FROM timeline t JOIN complaints c USING (complaint_id) \
-                 WHERE ($1::uuid IS NULL OR t.complaint_id = $1) AND ($2::timestamptz IS NULL OR t.occurred_at >= $2) \
-                   AND ($3::timestamptz IS NULL OR t.occurred_at < $3) ORDER BY t.sequence",
-            )
-            .bind(p.complaint_id)
-            .bind(p.from)
-            .bind(p.to)
-            .fetch(&pool);
-            while let Some(Ok(row)) = rows.next().await {
-                use sqlx::Row;
-                let occurred: DateTime<Utc> = row.get(3);
-                let fields = [
-                    row.get::<String, _>(0),
-                    row.get::<Uuid, _>(1).to_string(),
-                    row.get::<i64, _>(2).to_string(),
-                    occurred.to_rfc3339(),
-                    row.get(4),
-                    row.get(5),
-                    row.get(6),
-                    row.get(7),
-                    row.get(8),
-                    row.get(9),
-                    row.get::<Option<String>, _>(10).unwrap_or_default(),
-                ];
-                let line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",") + "\n";
-                if tx.send(Bytes::from(line)).await.is_err() {
-                    return;
-                }
-            }
-        })
-    }))
+    let range = p.range()?;
+    let admitted = gate.admit()?;
+    let conn = export::connect(&state.settings).await.map_err(database_error)?;
+    Ok(export::respond(admitted, Format::Csv, range.complaint_id, move |sink| export::timeline_csv(conn, range, sink)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use utoipa::OpenApi;
 
     #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("plain"), "\"plain\"");
-        assert_eq!(csv_field("say \"hi\", ok"), "\"say \"\"hi\"\", ok\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    fn the_openapi_document_tells_how_a_complete_export_ends() {
+        let doc = serde_json::to_value(crate::openapi::ApiDoc::openapi()).unwrap();
+        for (path, trailer) in [
+            ("/v1/audit/export/events.jsonl", "{\"export_complete\":{\"count\":N,\"sha256\":\"<hex>\"}}"),
+            ("/v1/audit/export/timeline.csv", "# export complete: rows=N sha256=<hex>"),
+        ] {
+            let description = doc["paths"][path]["get"]["description"].as_str().unwrap_or_default();
+            assert!(description.contains(trailer), "{path}: {description}");
+            assert!(description.contains("too_many_exports"), "{path}: {description}");
+        }
     }
 }

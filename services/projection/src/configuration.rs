@@ -24,6 +24,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/ehelpdesk.
     pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`, default 16: the pool queries, readiness and the projector
+    /// share. Exports do not draw on it (see `export_max_concurrent`).
+    pub database_max_connections: u32,
     /// `READ_MODEL_SCHEMA`, default `readmodel`: the PostgreSQL schema holding the models.
     pub schema: String,
     pub event_log: EventLogConfig,
@@ -45,6 +48,12 @@ pub struct Settings {
     pub min_seq_wait: Duration,
     /// `OUTBOX_RELAY`, default on: publish the outbox to the NOTIFY stream.
     pub relay_outbox: bool,
+    /// `EXPORT_MAX_CONCURRENT`, default 4: exports running at once; each CSV export holds a
+    /// database connection of its own, outside the pool, and more are refused with 429.
+    pub export_max_concurrent: usize,
+    /// `EXPORT_WRITE_TIMEOUT_SECS`, default 30: an export whose client takes no data for this
+    /// long is abandoned and its connection freed.
+    pub export_write_timeout: Duration,
     pub auth: AuthConfig,
 }
 
@@ -85,6 +94,7 @@ impl Settings {
         Ok(Self {
             listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
             database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
+            database_max_connections: positive(env, "DATABASE_MAX_CONNECTIONS", 16)?,
             schema,
             event_log: env.event_log()?,
             consumer: env.string("CONSUMER_NAME", "projection"),
@@ -99,7 +109,55 @@ impl Settings {
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
             min_seq_wait: Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?),
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
+            export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
+            export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),
             auth: AuthConfig::from_env(env)?,
         })
+    }
+}
+
+/// A number that must not be zero: a pool of no connections, no export ever allowed or a
+/// write timeout of nothing is a mistake, not a setting.
+fn positive<F, T>(env: &Env<F>, var: &'static str, default: T) -> Result<T, ConfigError>
+where
+    F: Fn(&str) -> Option<String>,
+    T: std::str::FromStr + PartialEq + From<u8> + ToString,
+    T::Err: std::fmt::Display,
+{
+    let value = env.parse(var, default)?;
+    if value == T::from(0) {
+        return Err(ConfigError { var, value: value.to_string(), reason: "at least 1".into() });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_env(&Env(|name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())))
+    }
+
+    #[test]
+    fn pool_and_export_limits_have_defaults_and_refuse_zero() {
+        let defaults = settings(&[]).unwrap();
+        assert_eq!(defaults.database_max_connections, 16);
+        assert_eq!(defaults.export_max_concurrent, 4);
+        assert_eq!(defaults.export_write_timeout, Duration::from_secs(30));
+        let set = settings(&[
+            ("DATABASE_MAX_CONNECTIONS", "8"),
+            ("EXPORT_MAX_CONCURRENT", "2"),
+            ("EXPORT_WRITE_TIMEOUT_SECS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.database_max_connections, set.export_max_concurrent, set.export_write_timeout),
+            (8, 2, Duration::from_secs(5))
+        );
+        for var in ["DATABASE_MAX_CONNECTIONS", "EXPORT_MAX_CONCURRENT", "EXPORT_WRITE_TIMEOUT_SECS"] {
+            assert_eq!(settings(&[(var, "0")]).unwrap_err().var, var);
+        }
+        assert_eq!(settings(&[("EXPORT_MAX_CONCURRENT", "-1")]).unwrap_err().var, "EXPORT_MAX_CONCURRENT");
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use sqlx::AssertSqlSafe;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgConnection, PgPool};
 
 use crate::calendar::{self, Holiday, WorkingWeek};
 
@@ -32,6 +32,20 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> Result<Pg
         .acquire_timeout(Duration::from_secs(3))
         .connect_with(options)
         .await
+}
+
+/// One connection outside the pool, for work that holds it as long as a slow client takes
+/// (exports): such work must never leave queries and readiness without connections.
+pub async fn connect_alone(url: &str, schema: &str, application_name: &str) -> Result<PgConnection, sqlx::Error> {
+    let options =
+        PgConnectOptions::from_str(url)?.application_name(application_name).options([("search_path", schema)]);
+    // As long as the pool waits for a connection.
+    match tokio::time::timeout(Duration::from_secs(3), options.connect()).await {
+        Ok(connected) => connected,
+        Err(_) => {
+            Err(sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "no database connection within 3 s")))
+        }
+    }
 }
 
 /// Creates the schema, applies the migrations in it, and (re)writes the calendar.

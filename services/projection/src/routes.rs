@@ -15,9 +15,9 @@ use ehelpdesk_shared::visibility::{ComplaintView, Parties, Relation};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit_routes;
 use crate::queries::{self, AgingRow, ComplaintRow, GroupBy, OutboxRow, ResolutionRow, Search, TimelineEntry};
 use crate::state::{AppState, database_error};
+use crate::{audit_routes, params};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -38,8 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/staff/{id}/history", get(audit_routes::staff_history))
         .route("/v1/audit/staff/{id}/state", get(audit_routes::staff_state))
         .route("/v1/audit/verify", get(audit_routes::verify_read_models))
-        .route("/v1/audit/export/events.jsonl", get(audit_routes::export_events))
-        .route("/v1/audit/export/timeline.csv", get(audit_routes::export_timeline))
+        .merge(audit_routes::export_routes(&state.settings))
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -189,9 +188,11 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
 }
 
+/// Only a cursor this service could have given: a forged one far outside the years of
+/// complaints would otherwise reach PostgreSQL as a time it cannot hold.
 fn parse_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
     let (micros, id) = raw.split_once('_')?;
-    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?).filter(params::is_sane)?;
     Some((at, uuid::Uuid::parse_str(id).ok()?))
 }
 
@@ -230,17 +231,17 @@ pub async fn search_complaints(
             detail: "use next_cursor as given".into(),
         })?),
     };
-    let text = p.q.filter(|q| !q.trim().is_empty());
+    let text = params::plain_text("q", p.q)?.filter(|q| !q.trim().is_empty());
     if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::BadRequest { code: "invalid_query", detail: "q is at most 200 characters".into() });
     }
     let mut search = Search {
         statuses: status.map(|shown| relation_of_searcher(&actor).statuses_shown_as(shown)),
-        category: p.category.map(|c| c.to_uppercase()),
-        ptj: p.ptj,
-        pic_id: p.pic_id,
-        from: p.from,
-        to: p.to,
+        category: params::plain_text("category", p.category)?.map(|c| c.to_uppercase()),
+        ptj: params::plain_text("ptj", p.ptj)?,
+        pic_id: params::plain_text("pic_id", p.pic_id)?,
+        from: params::time("from", p.from)?,
+        to: params::time("to", p.to)?,
         text,
         after,
         limit: limit(p.limit)?,
@@ -361,6 +362,12 @@ pub struct ReportParams {
     pub min_seq: Option<u64>,
 }
 
+impl ReportParams {
+    fn today(&self) -> Result<Option<NaiveDate>, ApiError> {
+        params::date("today", self.today)
+    }
+}
+
 fn require_reader_of_reports(actor: &Actor) -> Result<(), ApiError> {
     match actor.role {
         Role::Admin | Role::Auditor => Ok(()),
@@ -377,8 +384,8 @@ pub async fn aging_report(
     ApiQuery(p): ApiQuery<ReportParams>,
 ) -> Result<Json<Vec<AgingRow>>, ApiError> {
     require_reader_of_reports(&actor)?;
+    let today = p.today()?.unwrap_or_else(queries::today_in_malaysia);
     state.wait_for(p.min_seq).await?;
-    let today = p.today.unwrap_or_else(queries::today_in_malaysia);
     let rows =
         state.reports.aging(&state.pool, p.group_by.unwrap_or(GroupBy::Pic), today).await.map_err(database_error)?;
     Ok(Json(rows))
@@ -393,6 +400,7 @@ pub async fn resolution_report(
     ApiQuery(p): ApiQuery<ReportParams>,
 ) -> Result<Json<Vec<ResolutionRow>>, ApiError> {
     require_reader_of_reports(&actor)?;
+    p.today()?;
     state.wait_for(p.min_seq).await?;
     let by = p.group_by.unwrap_or(GroupBy::Pic);
     if by == GroupBy::Ptj {

@@ -42,7 +42,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let pool = crate::db::connect(&settings.database_url, &settings.schema, 16).await?;
+        let pool =
+            crate::db::connect(&settings.database_url, &settings.schema, settings.database_max_connections).await?;
         crate::db::prepare(&pool, &settings.schema, &settings.working_week, &settings.holidays).await?;
         let client = async_nats::ConnectOptions::new()
             .name("ehelpdesk-projection")

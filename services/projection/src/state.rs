@@ -66,11 +66,21 @@ impl AppState {
     }
 }
 
-/// Database faults: unreachable is 503 (try again), anything else is our bug (500).
+/// Database faults: unreachable is 503 (try again); a value PostgreSQL refuses as data
+/// (SQLSTATE class 22: NUL in text, a time out of range...) came from the request, so 400 -
+/// the routes check what they can first, this catches what slips past them; anything else
+/// is our bug (500).
 pub fn database_error(e: sqlx::Error) -> ApiError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             ApiError::DatabaseUnavailable(e.to_string())
+        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")) => {
+            tracing::info!(sqlstate = ?db.code(), error = %db, "the database refused a value from the request");
+            ApiError::BadRequest {
+                code: "invalid_parameter",
+                detail: "Nilai dalam permintaan tidak sah / a value in the request is invalid or out of range".into(),
+            }
         }
         other => ApiError::Internal(other.to_string()),
     }

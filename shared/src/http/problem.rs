@@ -26,6 +26,10 @@ pub enum ApiError {
     Forbidden { code: &'static str, detail: String },
     #[error("too many requests; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A limited resource (e.g. exports running at once) is all in use: 429 with
+    /// `Retry-After`, not 503, because the service is healthy and this is no fault to alert on.
+    #[error("{detail}")]
+    Busy { code: &'static str, detail: String, retry_after_secs: u64 },
     #[error("the request body is larger than the limit")]
     PayloadTooLarge,
     #[error("send the body as application/json")]
@@ -76,7 +80,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -99,6 +103,7 @@ impl ApiError {
             ApiError::InvalidToken(_) => "invalid_token",
             ApiError::Forbidden { code, .. } => code,
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Busy { code, .. } => code,
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound(code) => code,
@@ -163,7 +168,7 @@ impl IntoResponse for ApiError {
             };
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
-        if let ApiError::RateLimited { retry_after_secs } = &self
+        if let ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs, .. } = &self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             headers.insert(header::RETRY_AFTER, value);
