@@ -39,8 +39,9 @@ demo: ## walk the flow of domain.md against a running system (make run in anothe
 ID ?= admin-siti
 ROLE ?= admin
 NAME ?= Siti Admin
-token: ## mint a development token: make token ID=pic-aminah ROLE=pic NAME="Aminah"
-	@JWT_HS256_SECRET="$$(scripts/dev-secret.sh)" $(CARGO) run --release -q -p ehelpdesk-shared --bin ehelpdesk-token -- "$(ID)" "$(ROLE)" "$(NAME)"
+PROFILE ?=
+token: ## mint a development token: make token ID=pic-aminah ROLE=pic NAME="Aminah" [PROFILE="--ic .. --email .. --phone .. --ptj .."]
+	@JWT_HS256_SECRET="$$(scripts/dev-secret.sh)" $(CARGO) run --release -q -p ehelpdesk-shared --bin ehelpdesk-token -- "$(ID)" "$(ROLE)" "$(NAME)" $(PROFILE)
 
 bench: ## throughput and latency beside the machine's limits (about 10 min); bench/results/
 	$(CARGO) build --release --bins

@@ -172,9 +172,9 @@ want = {  # must be set in the example files
     "projection": common | {"DATABASE_URL", "PROJECTION_ADDR"},
 }
 auth = optional_common | {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
-        "DEV_ACTOR_HEADERS"}
+        "DEV_ACTOR_HEADERS", "JWT_MAX_LIFETIME_SECONDS", "BOOTSTRAP_ADMIN_IDS", "STAFF_CACHE_SECONDS"}
 allowed = {  # may be set: every other variable the services read (README's table)
-    "command": want["command"] | auth | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST"},
+    "command": want["command"] | auth | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "COMPLAINT_ID_SECRET"},
     "projection": want["projection"] | auth | {
         "READ_MODEL_SCHEMA", "CONSUMER_NAME", "BATCH_SIZE", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
         "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS",
@@ -209,7 +209,7 @@ for rel, d in k8s_kinds.get("ConfigMap", []):
     unknown = keys - allowed["command"] - allowed["projection"]
     if unknown:
         err(f"{rel}: unknown variables {sorted(unknown)}")
-    for secret in ("DATABASE_URL", "JWT_HS256_SECRET"):
+    for secret in ("DATABASE_URL", "JWT_HS256_SECRET", "COMPLAINT_ID_SECRET"):
         if secret in keys:
             err(f"{rel}: {secret} is a secret; it belongs in a Secret, not the ConfigMap")
 

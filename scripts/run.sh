@@ -81,6 +81,10 @@ done
 export JWT_HS256_SECRET=${JWT_HS256_SECRET:-$("$ROOT/scripts/dev-secret.sh")}
 say "development token secret (JWT_HS256_SECRET, kept in .data/jwt-secret): $JWT_HS256_SECRET"
 say "mint a token with: make token ID=pic-aminah ROLE=pic NAME='Aminah binti Yusof'"
+# Staff act only as the staff directory says; this (invented) admin may act before anyone
+# is registered, to register the rest (and herself).
+export BOOTSTRAP_ADMIN_IDS=${BOOTSTRAP_ADMIN_IDS:-admin-siti}
+say "bootstrap admin (BOOTSTRAP_ADMIN_IDS): $BOOTSTRAP_ADMIN_IDS"
 
 "$ROOT/scripts/services.sh" up --session "$session"
 

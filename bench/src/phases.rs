@@ -169,7 +169,9 @@ impl Drop for Service {
 }
 
 fn token(id: &str, role: Role) -> String {
-    let claims = claims_for(&auth_config(), id, id, &[role], Duration::from_secs(7200));
+    let mut claims = claims_for(&auth_config(), id, id, &[role], Duration::from_secs(7200));
+    // A complainant files under the portal's profile of them.
+    claims.profile = ehelpdesk_tests::fixtures::COMPLAINANT.profile();
     mint_hs256(&jwt_secret(), &claims).unwrap_or_default()
 }
 
@@ -282,9 +284,7 @@ async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, B
             let mut timings = vec![];
             let mut lag_samples = vec![];
             for w in 0..walks {
-                let mut body =
-                    complaint(&ehelpdesk_tests::fixtures::COMPLAINANT, "AC", &format!("Aduan beban {u}-{w}"));
-                body["complainant"]["id"] = json!(me);
+                let body = complaint("AC", &format!("Aduan beban {u}-{w}"));
                 let send = |path: String, token: &str, body: Value| {
                     let request = http.post(format!("{c}{path}")).bearer_auth(token).json(&body);
                     async move {

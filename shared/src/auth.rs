@@ -5,7 +5,7 @@
 //! Claims: `sub` (staff id), `name`, and `roles` (or a single `role`). A person holding
 //! several roles names the one they act in with the `X-Acting-Role` header.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -37,6 +37,16 @@ pub struct AuthConfig {
     pub dev_actor_headers: bool,
     /// `APP_ENV=production`.
     pub production: bool,
+    /// `JWT_MAX_LIFETIME_SECONDS`, default 43200 (12 hours): a token whose `exp` lies further
+    /// ahead than this is refused, however well signed (a leaked one must not live for ever).
+    pub max_lifetime: Duration,
+    /// `BOOTSTRAP_ADMIN_IDS`: staff ids that may act as admins while they are not in the
+    /// staff directory, so the first admin can register everyone (themselves included).
+    /// Once registered, the directory rules them like anyone else.
+    pub bootstrap_admins: BTreeSet<String>,
+    /// `STAFF_CACHE_SECONDS`, default 5: how long a staff member's standing (roles, active)
+    /// is trusted before the directory is asked again.
+    pub staff_cache: Duration,
 }
 
 // Secrets never reach a log line, not even through `{:?}`.
@@ -50,6 +60,9 @@ impl fmt::Debug for AuthConfig {
             .field("jwks_url", &self.jwks_url)
             .field("dev_actor_headers", &self.dev_actor_headers)
             .field("production", &self.production)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("bootstrap_admins", &self.bootstrap_admins)
+            .field("staff_cache", &self.staff_cache)
             .finish()
     }
 }
@@ -65,6 +78,15 @@ impl AuthConfig {
             jwks_url: non_empty("JWT_JWKS_URL"),
             dev_actor_headers: env.parse("DEV_ACTOR_HEADERS", false)?,
             production: env.string("APP_ENV", "development") == "production",
+            max_lifetime: Duration::from_secs(env.parse("JWT_MAX_LIFETIME_SECONDS", 43_200)?),
+            bootstrap_admins: env
+                .string("BOOTSTRAP_ADMIN_IDS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            staff_cache: Duration::from_secs(env.parse("STAFF_CACHE_SECONDS", 5)?),
         };
         config.check()?;
         Ok(config)
@@ -119,6 +141,24 @@ pub struct Claims {
     pub nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// What the portal knows of the person (all optional): a complainant's complaint is
+    /// filed under these, never under details a request body claims.
+    #[serde(flatten)]
+    pub profile: Profile,
+}
+
+/// The person as the portal knows them. `phone_number` and `email` are the OpenID Connect
+/// claim names; `ic_number` and `ptj` are MyPKN's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ic_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptj: Option<String>,
 }
 
 impl Claims {
@@ -141,6 +181,10 @@ pub enum AuthError {
     Invalid(String),
     #[error("the token's subject is not a staff id")]
     BadSubject,
+    #[error("the token's name is not a name: {0}")]
+    BadName(String),
+    #[error("the token lives too long: it may expire at most {max_hours} hours from now")]
+    LivesTooLong { max_hours: u64 },
     #[error("the token grants no role")]
     NoRole,
     #[error("the token grants several roles; name one in X-Acting-Role")]
@@ -148,6 +192,9 @@ pub enum AuthError {
     #[error("the token does not grant the role `{0}`")]
     RoleNotGranted(String),
 }
+
+/// Clock skew forgiven between the portal and us.
+const LEEWAY_SECONDS: u64 = 30;
 
 /// Verification keys: the HS256 secret and/or public keys by key id.
 #[derive(Clone, Default)]
@@ -182,6 +229,7 @@ pub struct Verifier {
     keys: Arc<RwLock<Keys>>,
     issuer: String,
     audience: String,
+    max_lifetime: Duration,
 }
 
 impl Verifier {
@@ -197,6 +245,7 @@ impl Verifier {
             keys: Arc::new(RwLock::new(keys)),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            max_lifetime: config.max_lifetime,
         };
         if let Some(url) = &config.jwks_url {
             verifier.refresh_from(url).await?;
@@ -244,6 +293,15 @@ impl Verifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify_signature(token)?;
+        let latest = chrono::Utc::now().timestamp() + self.max_lifetime.as_secs() as i64 + LEEWAY_SECONDS as i64;
+        if claims.exp > latest {
+            return Err(AuthError::LivesTooLong { max_hours: self.max_lifetime.as_secs() / 3600 });
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
         let candidates: Vec<(Algorithm, &DecodingKey)> = match header.alg {
@@ -267,7 +325,7 @@ impl Verifier {
             validation.set_audience(&[&self.audience]);
             validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
             validation.validate_nbf = true;
-            validation.leeway = 30;
+            validation.leeway = LEEWAY_SECONDS;
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => return Ok(data.claims),
                 Err(e) => last = AuthError::Invalid(e.to_string()),
@@ -278,6 +336,11 @@ impl Verifier {
 
     /// The actor a verified token stands for, acting in `acting_role` if named.
     pub fn actor(&self, token: &str, acting_role: Option<&str>) -> Result<Actor, AuthError> {
+        self.caller(token, acting_role).map(|(actor, _)| actor)
+    }
+
+    /// The actor a verified token stands for, and the portal's profile of the person.
+    pub fn caller(&self, token: &str, acting_role: Option<&str>) -> Result<(Actor, Profile), AuthError> {
         let claims = self.verify(token)?;
         let id = StaffId::parse("sub", &claims.sub).map_err(|_| AuthError::BadSubject)?;
         let roles = claims.roles();
@@ -293,8 +356,16 @@ impl Verifier {
             (None, [only]) => *only,
             (None, _) => return Err(AuthError::ActingRoleRequired),
         };
-        let name = claims.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.to_string());
-        Ok(Actor::new(id, role, name))
+        let name = match claims.name.filter(|n| !n.trim().is_empty()) {
+            // The name is written into the permanent log and into notifications: one line, a
+            // name's length, as any other name the service accepts.
+            Some(name) => crate::validation::Text::single_line("name", &name, crate::validation::limits::NAME)
+                .map_err(|e| AuthError::BadName(e.message))?
+                .as_str()
+                .to_owned(),
+            None => id.to_string(),
+        };
+        Ok((Actor::new(id, role, name), claims.profile))
     }
 }
 
@@ -317,6 +388,7 @@ pub fn claims_for(config: &AuthConfig, sub: &str, name: &str, roles: &[Role], tt
         exp: now + ttl.as_secs() as i64,
         nbf: Some(now - 1),
         iat: Some(now),
+        profile: Profile::default(),
     }
 }
 
@@ -333,6 +405,9 @@ mod tests {
             jwks_url: None,
             dev_actor_headers: false,
             production: false,
+            max_lifetime: Duration::from_secs(12 * 3600),
+            bootstrap_admins: BTreeSet::new(),
+            staff_cache: Duration::from_secs(5),
         }
     }
 
@@ -364,6 +439,9 @@ mod tests {
             ("wrong audience", token(|c| c.aud = "other-app".into())),
             ("bad subject", token(|c| c.sub = "../etc".into())),
             ("no role", token(|c| c.roles.clear())),
+            ("lives for ever", token(|c| c.exp = 253_402_300_799)),
+            ("name with a line break", token(|c| c.name = Some("Aminah\r\nBcc: semua".into()))),
+            ("name of 380 KB", token(|c| c.name = Some("A".repeat(380_000)))),
         ] {
             assert!(v.actor(&t, None).is_err(), "{why}");
         }

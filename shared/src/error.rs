@@ -44,6 +44,10 @@ pub enum DomainError {
     NotClosed,
     #[error("a complaint can only be reopened within {days} days of closing")]
     ReopenWindowExpired { days: i64 },
+    #[error("this complaint was reopened {max} times already; please file a new complaint")]
+    ReopenLimitReached { max: u32 },
+    #[error("{max} replies are waiting for the PIC's answer; please wait for it")]
+    ReplyLimitReached { max: u32 },
     #[error("an admin closing a complaint must give a reason")]
     ReasonRequired,
     #[error("only the complainant rates a complaint")]
@@ -80,6 +84,8 @@ impl DomainError {
             NotWithVendor => "not_with_vendor",
             NotClosed => "not_closed",
             ReopenWindowExpired { .. } => "reopen_window_expired",
+            ReopenLimitReached { .. } => "reopen_limit_reached",
+            ReplyLimitReached { .. } => "reply_limit_reached",
             ReasonRequired => "reason_required",
             RatingOnlyByComplainant => "rating_only_by_complainant",
             StaffNotFound(_) => "staff_not_found",
@@ -106,6 +112,8 @@ impl DomainError {
             | NotWithVendor
             | NotClosed
             | ReopenWindowExpired { .. }
+            | ReopenLimitReached { .. }
+            | ReplyLimitReached { .. }
             | StaffExists(_) => ErrorKind::Conflict,
         }
     }

@@ -3,12 +3,15 @@
 //! - [`complaint`] and [`staff`]: the two aggregates, pure code (no I/O, no async), built on
 //!   the [`aggregate`] pattern: `state = events.fold(apply)`, `decide(state, command) -> event`.
 //! - [`validation`], [`category`], [`actor`]: the value types commands are made of.
+//! - [`auth`] and [`access`]: who is calling (the portal's token) and what the staff directory
+//!   lets them do.
 //! - [`error`]: why the domain refuses a command, with stable codes.
 //! - [`visibility`]: who sees what of a complaint, for both services.
 //! - [`envelope`]: the JSON form of an event in the stream.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
 //! - [`config`], [`telemetry`] and [`shutdown`]: plumbing both services start and stop with.
 
+pub mod access;
 pub mod actor;
 pub mod aggregate;
 pub mod auth;

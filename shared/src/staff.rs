@@ -29,6 +29,13 @@ pub struct StaffMember {
     pub updated_at: DateTime<Utc>,
 }
 
+impl StaffMember {
+    /// What the directory lets this member of staff do (see [`crate::access`]).
+    pub fn standing(&self) -> crate::access::Standing {
+        crate::access::Standing { roles: self.roles.clone(), active: self.active, name: self.name.as_str().to_owned() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffRegistered {
     pub ic_number: IcNumber,

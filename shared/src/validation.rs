@@ -212,6 +212,20 @@ impl Text {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// `within` for text that must stay on one line (titles, names, department names): it
+    /// ends up in mail subjects and list rows.
+    pub fn single_line(field: &str, raw: &str, bounds: (usize, usize)) -> Result<Self, FieldError> {
+        let text = Self::within(field, raw, bounds)?;
+        if text.0.contains(['\n', '\r', '\t']) {
+            return Err(FieldError::new(
+                field,
+                "line_breaks",
+                "Mesti satu baris, tanpa baris baharu atau tab / must be one line, without line breaks or tabs",
+            ));
+        }
+        Ok(text)
+    }
+
     /// `parse` with bounds from [`limits`].
     pub fn within(field: &str, raw: &str, (min, max): (usize, usize)) -> Result<Self, FieldError> {
         Self::parse(field, raw, min, max)

@@ -93,6 +93,14 @@ impl Demo {
         self.say(format!("eHelpdesk demo: commands at {}, queries at {}", self.command, self.query));
         self.say("1. Admin eHelpdesk mendaftar kakitangan / the admin registers staff");
         self.send(
+            "register admin Siti herself (the bootstrap admin)",
+            &ADMIN,
+            "/v1/staff",
+            ADMIN.registration(&["admin"], &[]),
+            &[201, 409],
+        )
+        .await?;
+        self.send(
             "register PIC Aminah (AC, Slip Gaji)",
             &ADMIN,
             "/v1/staff",
@@ -115,7 +123,7 @@ impl Demo {
                 "Ali files: amaun salah (AC)",
                 &COMPLAINANT,
                 "/v1/complaints",
-                complaint(&COMPLAINANT, "AC", "Amaun salah pada baris arahan bayaran"),
+                complaint("AC", "Amaun salah pada baris arahan bayaran"),
                 &[201],
             )
             .await?;
@@ -125,7 +133,7 @@ impl Demo {
                 "Ali files: slip gaji tiada (PAYROLL)",
                 &COMPLAINANT,
                 "/v1/complaints",
-                complaint(&COMPLAINANT, "PAYROLL", "Slip gaji bulan Oktober tiada"),
+                complaint("PAYROLL", "Slip gaji bulan Oktober tiada"),
                 &[201],
             )
             .await?;

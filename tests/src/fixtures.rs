@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ehelpdesk_shared::actor::Role;
-use ehelpdesk_shared::auth::{AuthConfig, DEVELOPMENT_SECRET, claims_for, mint_hs256};
+use ehelpdesk_shared::auth::{AuthConfig, DEVELOPMENT_SECRET, Profile, claims_for, mint_hs256};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,11 @@ pub fn auth_config() -> AuthConfig {
         jwks_url: None,
         dev_actor_headers: false,
         production: false,
+        max_lifetime: Duration::from_secs(12 * 3600),
+        // The first admin, who registers everyone else in each test's directory.
+        bootstrap_admins: [ADMIN.id.to_owned()].into(),
+        // Tests see a change to the directory at once.
+        staff_cache: Duration::ZERO,
     }
 }
 
@@ -41,8 +46,19 @@ impl Person {
     /// A bearer token for this person in their role, valid for an hour.
     pub fn token(&self) -> String {
         let role: Role = self.role.parse().expect("fixture roles are valid");
-        let claims = claims_for(&auth_config(), self.id, self.name, &[role], Duration::from_secs(3600));
+        let mut claims = claims_for(&auth_config(), self.id, self.name, &[role], Duration::from_secs(3600));
+        claims.profile = self.profile();
         mint_hs256(&jwt_secret(), &claims).expect("token")
+    }
+
+    /// What the portal knows of this person, as its tokens carry it.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            ic_number: Some(self.ic_number.into()),
+            email: Some(self.email.into()),
+            phone_number: Some(self.phone.into()),
+            ptj: Some(self.ptj.into()),
+        }
     }
 
     pub fn headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -141,7 +157,6 @@ pub const AUDITOR: Person = Person {
     ptj: "Jabatan Audit Negeri",
 };
 
-/// Body of `POST /v1/complaints` by `person` in category `category`.
 /// The event types of domain.md's whole flow, in order, as the tests and the demo walk it.
 pub const WHOLE_FLOW_EVENTS: [&str; 10] = [
     "ComplaintLogged",
@@ -156,13 +171,21 @@ pub const WHOLE_FLOW_EVENTS: [&str; 10] = [
     "ComplaintClosed",
 ];
 
-pub fn complaint(person: &Person, category: &str, title: &str) -> Value {
+/// Body of `POST /v1/complaints` as a complainant files it for themselves: their details
+/// come from their token, never from the body.
+pub fn complaint(category: &str, title: &str) -> Value {
     json!({
-        "complainant": person.as_complainant(),
         "category": category,
         "title": title,
         "description": "Amaun yang dicaj pada baris kedua arahan bayaran tidak sama dengan amaun invois.",
     })
+}
+
+/// Body of `POST /v1/complaints` as an admin logs it on `person`'s behalf.
+pub fn complaint_for(person: &Person, category: &str, title: &str) -> Value {
+    let mut body = complaint(category, title);
+    body["complainant"] = person.as_complainant();
+    body
 }
 
 pub const OTHER_IMPLEMENTOR: Person = Person {

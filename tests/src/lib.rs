@@ -35,6 +35,8 @@ pub fn service_env(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, 
         ("NOTIFY_STREAM", notify_stream),
         ("NOTIFY_SUBJECT_PREFIX", notify_prefix),
         ("JWT_HS256_SECRET", fixtures::jwt_secret()),
+        ("BOOTSTRAP_ADMIN_IDS", fixtures::ADMIN.id.to_owned()),
+        ("STAFF_CACHE_SECONDS", "0".to_owned()),
     ]
 }
 
@@ -376,5 +378,12 @@ impl ProjectionApp {
     /// Stops serving and projecting, and waits until it has.
     pub async fn stop(self) {
         self.0.stop().await
+    }
+
+    /// Waits until everything in `log` so far is applied: staff registered a moment ago
+    /// are in the directory the query side reads.
+    pub async fn caught_up(&self, log: &TestEventLog) {
+        let head = log.message_count().await;
+        self.get(&format!("/v1/triage?limit=1&min_seq={head}"), &fixtures::ADMIN).await.assert_ok(200);
     }
 }

@@ -25,16 +25,17 @@ async fn stack_with(configure: impl FnOnce(&mut ehelpdesk_projection::configurat
     let command = CommandApp::spawn(&log.config).await;
     command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
     command.post("/v1/staff", &ADMIN, &IMPLEMENTOR.registration(&["implementor"], &[])).await.assert_ok(201);
+    command.post("/v1/staff", &ADMIN, &AUDITOR.registration(&["auditor"], &[])).await.assert_ok(201);
     let mut settings = projection_settings(&log.config, &db);
     configure(&mut settings);
     let projection = ProjectionApp::spawn(settings).await;
+    projection.caught_up(&log).await;
     Stack { projection, command, db, log }
 }
 
 /// The flow of domain.md; returns the complaint id and each step's (name, sequence).
 async fn flow(s: &Stack) -> (String, Vec<(&'static str, u64)>) {
-    let filed =
-        s.command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Aduan untuk juruaudit")).await;
+    let filed = s.command.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "Aduan untuk juruaudit")).await;
     let filed = filed.assert_ok(201).clone();
     let id = filed["complaint_id"].as_str().unwrap().to_owned();
     let mut steps = vec![("logged", filed["stream_sequence"].as_u64().unwrap())];
@@ -272,7 +273,7 @@ async fn the_log_is_append_only_and_readyz_says_so() {
     let stream = js.get_stream(&s.log.config.stream).await.unwrap();
     assert!(stream.delete_message(steps[1].1).await.is_err(), "the server refuses to delete an event");
     assert!(stream.purge().await.is_err(), "the server refuses to purge");
-    assert_eq!(s.log.message_count().await, 2 + steps.len() as u64, "every event is still there");
+    assert_eq!(s.log.message_count().await, 3 + steps.len() as u64, "every event is still there");
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -103,8 +103,7 @@ impl World {
 
     /// A complaint of its own in `state`, and the sequence of its last event.
     async fn complaint(&self, state: State) -> (String, u64) {
-        let reply =
-            self.command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Aduan matriks")).await;
+        let reply = self.command.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "Aduan matriks")).await;
         let id = reply.body["complaint_id"].as_str().unwrap().to_owned();
         let mut seq = reply.body["stream_sequence"].as_u64().unwrap();
         let p = |step: &str| format!("/v1/complaints/{id}/{step}");
@@ -131,7 +130,10 @@ impl World {
         let (method, path) = row.endpoint.split_once(' ').unwrap();
         let path = path.split(' ').next().unwrap().replace("{id}", &id).replace("{pic}", PIC.id);
         let body = match row.endpoint {
-            "POST /v1/complaints" => complaint(&COMPLAINANT, "AC", "Aduan matriks"),
+            "POST /v1/complaints" if who.role == "admin" => complaint_for(&COMPLAINANT, "AC", "Aduan matriks"),
+            // Another complainant naming the owner in the body.
+            "POST /v1/complaints" if who.id == OTHER_COMPLAINANT.id => complaint_for(&COMPLAINANT, "AC", "Bukan saya"),
+            "POST /v1/complaints" => complaint("AC", "Aduan matriks"),
             e if e.ends_with("/assignment") => json!({"pic_id": PIC.id}),
             e if e.ends_with("/responses") => json!({"message": "Jawapan", "status": "in_progress"}),
             e if e.ends_with("/referral") => json!({"implementor_id": IMPLEMENTOR.id, "message": "Rujuk"}),
@@ -184,10 +186,12 @@ async fn every_cell_of_the_authorization_matrix() {
         (&OTHER_PIC, &["pic"][..], &["GL"][..]),
         (&IMPLEMENTOR, &["implementor"][..], &[][..]),
         (&OTHER_IMPLEMENTOR, &["implementor"][..], &[][..]),
+        (&AUDITOR, &["auditor"][..], &[][..]),
     ] {
         command.post("/v1/staff", &ADMIN, &person.registration(roles, categories)).await.assert_ok(201);
     }
     let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    projection.caught_up(&log).await;
     let world = World { command, projection, _db: db, _log: log };
 
     let mut cells = 0;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 /// A complaint filed, assigned and answered "please close", through `via`.
 async fn pending_closure(via: &InProcess, title: &str) -> String {
-    let filed = via.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", title)).await;
+    let filed = via.post("/v1/complaints", &COMPLAINANT, &complaint("AC", title)).await;
     let id = filed.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
     via.post(&format!("/v1/complaints/{id}/assignment"), &ADMIN, &json!({"pic_id": PIC.id})).await.assert_ok(200);
     let please_close = json!({"message": "Sudah dibaiki.", "status": "pending_closure"});
@@ -113,6 +113,7 @@ async fn two_command_processes_racing_one_key_keep_every_answer_true_and_the_his
     };
     let setup = InProcess::client_for(a.addr);
     setup.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
+    setup.post("/v1/staff", &ADMIN, &AUDITOR.registration(&["auditor"], &[])).await.assert_ok(201);
 
     for round in 0..12 {
         let id = pending_closure(&setup, &format!("Perlumbaan {round}")).await;
@@ -171,6 +172,7 @@ async fn verify_names_an_event_that_decide_could_not_have_produced() {
     let db = TestDatabase::new().await;
     let command = CommandApp::spawn(&log.config).await;
     command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
+    command.post("/v1/staff", &ADMIN, &AUDITOR.registration(&["auditor"], &[])).await.assert_ok(201);
     let id = pending_closure(&command, "Sejarah yang dilanggar").await;
     command.post(&format!("/v1/complaints/{id}/closure"), &COMPLAINANT, &json!({})).await.assert_ok(200);
 
@@ -209,7 +211,7 @@ async fn a_keyed_complaint_id_cannot_be_computed_without_the_server_secret() {
         s.complaint_id_secret = "another-deployment-s-secret-0000000000".into();
     })
     .await;
-    let body = complaint(&COMPLAINANT, "AC", "Aduan dengan kunci");
+    let body = complaint("AC", "Aduan dengan kunci");
     let first = a.post_idempotent("/v1/complaints", &COMPLAINANT, &body, "kunci-x").await;
     let id = first.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
     // The old, public derivation: anyone who guessed the key knew the id.

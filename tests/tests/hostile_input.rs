@@ -57,7 +57,7 @@ async fn hostile_bodies_get_4xx_problems_and_change_nothing() {
     let log = TestEventLog::new();
     let app = CommandApp::spawn(&log.config).await;
     app.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
-    let filed = app.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Sasaran ujian")).await;
+    let filed = app.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "Sasaran ujian")).await;
     let id = filed.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/complaints/{id}/assignment"), &ADMIN, &json!({"pic_id": PIC.id})).await.assert_ok(200);
     let before = log.message_count().await;
@@ -117,7 +117,7 @@ async fn sql_and_script_text_is_stored_verbatim() {
     let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
     let title = "'); DROP TABLE complaints; -- <script>alert(1)</script>";
     let description = "Robert'); DELETE FROM timeline WHERE ('1'='1 \u{202e} {{7*7}} ${jndi:ldap://x}";
-    let mut body = complaint(&COMPLAINANT, "AC", title);
+    let mut body = complaint("AC", title);
     body["description"] = json!(description);
     let filed = app.post("/v1/complaints", &COMPLAINANT, &body).await;
     let filed = filed.assert_ok(201).clone();
@@ -170,9 +170,7 @@ async fn writes_are_rate_limited_per_person() {
     .await;
     let mut statuses = vec![];
     for i in 0..5 {
-        let reply = app
-            .post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", &format!("Aduan banjir {i}")))
-            .await;
+        let reply = app.post("/v1/complaints", &COMPLAINANT, &complaint("AC", &format!("Aduan banjir {i}"))).await;
         statuses.push(reply.status);
         if reply.status == 429 {
             reply.assert_problem(429, "rate_limited");
@@ -182,8 +180,7 @@ async fn writes_are_rate_limited_per_person() {
     assert_eq!(&statuses[..3], &[201, 201, 201]);
     assert_eq!(statuses[3], 429);
     // Another person is not held back by the first one's flood.
-    let other =
-        app.post("/v1/complaints", &OTHER_COMPLAINANT, &complaint(&OTHER_COMPLAINANT, "AC", "Aduan lain")).await;
+    let other = app.post("/v1/complaints", &OTHER_COMPLAINANT, &complaint("AC", "Aduan lain")).await;
     other.assert_ok(201);
     assert_eq!(log.message_count().await, 4, "refused writes wrote nothing");
 }
@@ -244,7 +241,8 @@ async fn tokens_are_checked_on_every_service() {
             .send()
     };
     Reply::from(acting("admin").await.unwrap()).await.assert_ok(200);
-    Reply::from(acting("pic").await.unwrap()).await.assert_problem(403, "role_not_allowed");
+    // The token grants "pic", but the staff directory does not know this admin as a PIC.
+    Reply::from(acting("pic").await.unwrap()).await.assert_problem(403, "staff_not_registered");
     Reply::from(acting("auditor").await.unwrap()).await.assert_problem(403, "role_not_granted");
 }
 

@@ -27,8 +27,8 @@ async fn metrics_and_request_ids_after_a_flow() {
     let command = CommandApp::spawn(&log.config).await;
     let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
     command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
-    let filed =
-        command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Aduan untuk metrik")).await;
+    projection.caught_up(&log).await;
+    let filed = command.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "Aduan untuk metrik")).await;
     let id = filed.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
     let request_id = filed.headers["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(request_id.len(), 36, "a UUID per request: {request_id}");

@@ -33,8 +33,7 @@ async fn one_commands_trace_continues_in_the_projection_and_the_relay() {
     let command = CommandApp::spawn(&log.config).await;
     let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
 
-    let filed =
-        command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Aduan yang dijejak")).await;
+    let filed = command.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "Aduan yang dijejak")).await;
     let seq = filed.assert_ok(201)["stream_sequence"].as_u64().unwrap();
     projection.get(&format!("/v1/complaints?min_seq={seq}"), &ADMIN).await.assert_ok(200);
     for _ in 0..100 {
@@ -192,7 +191,7 @@ async fn both_services_export_one_commands_trace_over_otlp_http() {
 
     let http = reqwest::Client::new();
     let filing = COMPLAINANT.headers(http.post(format!("{}/v1/complaints", command.url)));
-    let filing = filing.json(&complaint(&COMPLAINANT, "AC", "Aduan yang dieksport"));
+    let filing = filing.json(&complaint("AC", "Aduan yang dieksport"));
     let filed = Reply::from(filing.send().await.expect("command sent")).await;
     let seq = filed.assert_ok(201)["stream_sequence"].as_u64().unwrap();
     let query = ADMIN.headers(http.get(format!("{}/v1/complaints?min_seq={seq}", projection.url)));
@@ -236,7 +235,7 @@ async fn a_trace_receiver_that_is_down_costs_the_command_service_nothing() {
     let http = reqwest::Client::new();
     for n in 0..3 {
         let filing = COMPLAINANT.headers(http.post(format!("{}/v1/complaints", command.url)));
-        let filing = filing.json(&complaint(&COMPLAINANT, "AC", &format!("Aduan {n} tanpa penerima")));
+        let filing = filing.json(&complaint("AC", &format!("Aduan {n} tanpa penerima")));
         Reply::from(filing.send().await.expect("command sent")).await.assert_ok(201);
     }
     assert!(command.terminate().await.success(), "graceful shutdown although nothing took the spans");

@@ -15,9 +15,14 @@ async fn each_role_sees_the_same_fields_on_both_services() {
     let command = CommandApp::spawn(&log.config).await;
     command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
     command.post("/v1/staff", &ADMIN, &IMPLEMENTOR.registration(&["implementor"], &[])).await.assert_ok(201);
+    command.post("/v1/staff", &ADMIN, &AUDITOR.registration(&["auditor"], &[])).await.assert_ok(201);
+    command.post("/v1/staff", &ADMIN, &OTHER_PIC.registration(&["pic"], &["GL"])).await.assert_ok(201);
+    let other_implementor = OTHER_IMPLEMENTOR.registration(&["implementor"], &[]);
+    command.post("/v1/staff", &ADMIN, &other_implementor).await.assert_ok(201);
     let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    projection.caught_up(&log).await;
 
-    let filed = command.post("/v1/complaints", &COMPLAINANT, &complaint(&COMPLAINANT, "AC", "Slip gaji tiada")).await;
+    let filed = command.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "Slip gaji tiada")).await;
     let id = filed.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
     let p = |step: &str| format!("/v1/complaints/{id}/{step}");
     command.post(&p("assignment"), &ADMIN, &json!({"pic_id": PIC.id, "note": "Kes gaji"})).await.assert_ok(200);

@@ -9,7 +9,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
+use ehelpdesk_shared::access::Lookup;
 use ehelpdesk_shared::http::extract::Authenticator;
+use ehelpdesk_shared::staff::StaffMember;
 
 use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
 
@@ -40,13 +42,16 @@ impl Application {
             .await
             .map_err(std::io::Error::other)?;
         let store = EventStore::new(client.clone(), settings.event_log.clone());
-        let auth = Authenticator::from_config(&settings.auth).await.map_err(std::io::Error::other)?;
         let registry = prometheus::Registry::new();
         let command_metrics = CommandMetrics::register(&registry);
         let http_metrics = HttpMetrics::register(&registry);
+        let staff = Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics.clone()));
+        let auth = Authenticator::from_config(&settings.auth, staff_lookup(staff.clone()))
+            .await
+            .map_err(std::io::Error::other)?;
         let state = AppState {
-            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics.clone())),
-            staff: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics)),
+            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics)),
+            staff,
             numbers: Arc::new(OnceCell::new()),
             store,
             client,
@@ -95,6 +100,14 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "command service listening");
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
+}
+
+/// The staff directory as the log has it now: who may act in which role.
+fn staff_lookup(staff: Arc<Executor<StaffMember>>) -> Lookup {
+    Arc::new(move |id| {
+        let staff = staff.clone();
+        Box::pin(async move { Ok(staff.current(&id).await?.state.map(|member| member.standing())) })
+    })
 }
 
 async fn set_up(state: &AppState) -> Result<(), StoreError> {

@@ -141,6 +141,19 @@ fn staff_member(staff: &HashMap<String, StaffMember>, id: Option<&str>, role: &'
     })
 }
 
+/// Who logged a complaint for someone else: the message reaches its complainant in the
+/// treasury's name, so it says who asked for it.
+fn logged_on_behalf(recorded: &Recorded<ComplaintEvent>, after: &Complaint) -> String {
+    if recorded.actor.id == after.complainant.id {
+        return String::new();
+    }
+    let by = one_line(&recorded.actor.name);
+    format!(
+        "\n\nAduan ini dilog bagi pihak anda oleh {by} (Admin eHelpdesk).\n\
+         This complaint was logged on your behalf by {by} (eHelpdesk admin)."
+    )
+}
+
 /// Subjects go into mail headers: one line, whatever the text held.
 fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
@@ -164,7 +177,8 @@ pub fn notifications(
             format!("Aduan {n} diterima / Complaint {n} received"),
             format!(
                 "Aduan anda \"{title}\" telah diterima dengan nombor {n}. Kami akan menghubungi anda.\n\
-                 Your complaint \"{title}\" has been received as {n}. We will be in touch."
+                 Your complaint \"{title}\" has been received as {n}. We will be in touch.{}",
+                logged_on_behalf(recorded, after)
             ),
         ),
         ComplaintAssigned(e) => (
@@ -191,8 +205,10 @@ pub fn notifications(
                 format!("{ms} (aduan {n}):\n{}\n\n{en} (complaint {n}).", e.message.as_str()),
             )
         }
+        // Only the first reply since the PIC's last answer pages the PIC; the rest wait in the
+        // inbox, so a complainant cannot flood the PIC's phone.
         ComplainantReplied(e) => (
-            vec![pic()],
+            vec![pic().filter(|_| after.replies_since_answer <= 1)],
             format!("Pengadu membalas aduan {n} / The complainant replied on {n}"),
             format!("Balasan pengadu bagi aduan {n}:\n{}\n\nThe complainant replied on {n}.", e.message.as_str()),
         ),
@@ -372,6 +388,45 @@ mod tests {
             actor("pic-aminah", Role::Pic),
         );
         assert!(notifications(10, &reply, &c, &staff(true)).is_empty(), "the PIC is the actor here");
+    }
+
+    #[test]
+    fn a_complaint_logged_on_someone_s_behalf_says_by_whom() {
+        let (mut c, mut r) = logged();
+        assert!(!notifications(7, &r, &c, &staff(true))[0].body.contains("bagi pihak"), "their own complaint");
+        r.actor = actor("admin-siti", Role::Admin);
+        c.logged_by = r.actor.clone();
+        let sent = notifications(7, &r, &c, &staff(true));
+        assert_eq!(sent[0].recipient_id, "pengadu-ali");
+        assert!(sent[0].body.contains("dilog bagi pihak anda oleh admin-siti"), "{}", sent[0].body);
+        assert!(sent[0].body.contains("logged on your behalf by admin-siti"), "{}", sent[0].body);
+    }
+
+    #[test]
+    fn only_the_first_reply_since_an_answer_pages_the_pic() {
+        let (c, _) = logged();
+        let assigned = recorded(
+            ComplaintEvent::ComplaintAssigned(ComplaintAssigned {
+                pic_id: StaffId::parse("id", "pic-aminah").unwrap(),
+                pic_name: "Aminah".into(),
+                previous_pic_id: None,
+                covers_category: true,
+                note: None,
+            }),
+            actor("admin-siti", Role::Admin),
+        );
+        let id = Uuid::now_v7();
+        let mut c = Complaint::apply(Some(c), &id, &assigned).unwrap();
+        let reply = recorded(
+            ComplaintEvent::ComplainantReplied(ComplainantReplied { message: text("Masih berlaku") }),
+            actor("pengadu-ali", Role::Complainant),
+        );
+        let mut paged = vec![];
+        for seq in 10..13 {
+            c = Complaint::apply(Some(c), &id, &reply).unwrap();
+            paged.push(notifications(seq, &reply, &c, &staff(true)).len());
+        }
+        assert_eq!(paged, [2, 0, 0], "e-mail and WhatsApp once, then the inbox only");
     }
 
     #[test]

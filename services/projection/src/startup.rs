@@ -72,7 +72,9 @@ impl Application {
             notify: settings.notify.clone(),
             metrics: Some(metrics.clone()),
         });
-        let auth = Authenticator::from_config(&settings.auth).await.map_err(StartError::Auth)?;
+        let auth = Authenticator::from_config(&settings.auth, crate::db::staff_lookup(pool.clone()))
+            .await
+            .map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
         let working_days = Arc::new(crate::db::working_days(&settings.working_week, &settings.holidays));
         let state = AppState {

@@ -2,11 +2,11 @@
 
 use uuid::Uuid;
 
-use super::REOPEN_WINDOW_DAYS;
 use super::command::ComplaintCommand;
 use super::event::*;
 use super::state::Complaint;
 use super::status::Status;
+use super::{MAX_REOPENS, MAX_REPLIES_WITHOUT_ANSWER, REOPEN_WINDOW_DAYS};
 use crate::actor::{Actor, Role};
 use crate::aggregate::{Aggregate, Context, Recorded, ReplayError, StaffDirectory};
 use crate::error::DomainError;
@@ -113,6 +113,9 @@ impl Aggregate for Complaint {
             }
             ComplaintCommand::Reply { message } => {
                 require_owner(complaint, actor)?;
+                if complaint.replies_since_answer >= MAX_REPLIES_WITHOUT_ANSWER {
+                    return Err(DomainError::ReplyLimitReached { max: MAX_REPLIES_WITHOUT_ANSWER });
+                }
                 ComplaintEvent::ComplainantReplied(ComplainantReplied { message: message.clone() })
             }
             ComplaintCommand::ReferToImplementor { implementor_id, message } => {
@@ -205,6 +208,9 @@ fn decide_reopen(
     };
     if ctx.now - closed_at > chrono::Duration::days(REOPEN_WINDOW_DAYS) {
         return Err(DomainError::ReopenWindowExpired { days: REOPEN_WINDOW_DAYS });
+    }
+    if complaint.reopen_count >= MAX_REOPENS {
+        return Err(DomainError::ReopenLimitReached { max: MAX_REOPENS });
     }
     Ok(ComplaintEvent::ComplaintReopened(ComplaintReopened { reason: reason.clone() }))
 }

@@ -50,8 +50,17 @@ pub struct Complaint {
     pub satisfaction: Option<Satisfaction>,
     pub last_activity_at: DateTime<Utc>,
     pub reopen_count: u32,
+    /// The complainant's replies since the PIC (or an admin) last answered: they page the
+    /// PIC, so they are limited ([`super::MAX_REPLIES_WITHOUT_ANSWER`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies_since_answer: u32,
     /// Number of events folded into this state.
     pub version: u64,
+}
+
+// Absent when zero, so states stored before the field existed read and compare the same.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Complaint {
@@ -86,6 +95,7 @@ impl Complaint {
                     satisfaction: None,
                     last_activity_at: at,
                     reopen_count: 0,
+                    replies_since_answer: 0,
                     version: 1,
                 });
             }
@@ -103,6 +113,7 @@ impl Complaint {
             ComplaintEvent::ComplaintAssigned(e) => {
                 c.pic = Some(StaffRef { id: e.pic_id.clone(), name: e.pic_name.clone() });
                 c.assigned_at = Some(at);
+                c.replies_since_answer = 0;
                 if c.status == Status::New {
                     c.status = Status::Assigned;
                 }
@@ -110,8 +121,10 @@ impl Complaint {
             ComplaintEvent::ComplaintResponded(e) => {
                 c.status = e.status.into();
                 c.first_response_at.get_or_insert(at);
+                c.replies_since_answer = 0;
             }
             ComplaintEvent::ComplainantReplied(_) => {
+                c.replies_since_answer += 1;
                 if matches!(c.status, Status::AwaitingComplainant | Status::PendingClosure) {
                     c.status = Status::InProgress;
                 }
@@ -144,6 +157,7 @@ impl Complaint {
                 c.closed_by = None;
                 c.satisfaction = None;
                 c.reopen_count += 1;
+                c.replies_since_answer = 0;
             }
         }
         c.last_activity_at = at;

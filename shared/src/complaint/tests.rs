@@ -673,3 +673,23 @@ fn the_replayed_rules_find_what_decide_would_have_refused() {
     let relogged = w.log[0].clone();
     assert_eq!(check(&relogged), Err("complaint_exists"));
 }
+
+#[test]
+fn replies_and_reopenings_that_page_the_pic_are_limited() {
+    let mut w = World::assigned();
+    for _ in 0..MAX_REPLIES_WITHOUT_ANSWER {
+        w.ok(&owner(), reply());
+    }
+    assert_eq!(w.refused(&owner(), reply()), "reply_limit_reached");
+    w.ok(&pic(), respond(ResponseStatus::InProgress));
+    w.ok(&owner(), reply());
+    assert_eq!(w.state().replies_since_answer, 1, "an answer starts the count again");
+
+    for _ in 0..MAX_REOPENS {
+        w.ok(&owner(), close_by_complainant());
+        w.ok(&owner(), reopen());
+    }
+    w.ok(&owner(), close_by_complainant());
+    assert_eq!(w.refused(&owner(), reopen()), "reopen_limit_reached");
+    assert_eq!(w.state().reopen_count, MAX_REOPENS);
+}

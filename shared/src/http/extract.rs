@@ -10,21 +10,26 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{AuthError, Verifier};
+use crate::access::{Lookup, StaffStandings};
+use crate::auth::{AuthError, Profile, Verifier};
 use crate::http::problem::ApiError;
 
-/// Verifies who is calling; shared by both services through their state.
+/// Verifies who is calling, and what the staff directory lets them do; shared by both
+/// services through their state.
 #[derive(Clone)]
 pub struct Authenticator {
     pub verifier: Verifier,
     /// DEVELOPMENT ONLY: also trust `X-Actor-Id`, `X-Actor-Role`, `X-Actor-Name`.
     pub dev_actor_headers: bool,
+    /// Staff roles come from the directory (see [`crate::access`]).
+    pub standings: StaffStandings,
 }
 
 impl Authenticator {
     /// The token verifier from configuration (fetching the JWKS URL, refreshing it in the
-    /// background), with a loud warning when development shortcuts are on.
-    pub async fn from_config(config: &crate::auth::AuthConfig) -> Result<Self, String> {
+    /// background), with a loud warning when development shortcuts are on. `lookup` reads a
+    /// member of staff from the service's own side of the directory.
+    pub async fn from_config(config: &crate::auth::AuthConfig, lookup: Lookup) -> Result<Self, String> {
         let verifier = Verifier::from_config(config).await?;
         if let Some(url) = &config.jwks_url {
             verifier.refresh_periodically(url.clone());
@@ -37,13 +42,15 @@ impl Authenticator {
         if config.hs256_secret.is_none() && config.effective_secret().is_some() {
             tracing::warn!("JWT_HS256_SECRET is unset: accepting tokens signed with the public development secret");
         }
-        Ok(Self { verifier, dev_actor_headers: config.dev_actor_headers })
+        let standings = StaffStandings::new(lookup, config.staff_cache, config.bootstrap_admins.clone());
+        Ok(Self { verifier, dev_actor_headers: config.dev_actor_headers, standings })
     }
 }
 
 /// The acting person: from a bearer token (`Authorization: Bearer ...`, with
 /// `X-Acting-Role` when the token grants several roles), or, only when the development flag
-/// is on, from the `X-Actor-*` headers.
+/// is on, from the `X-Actor-*` headers; in a staff role only as the staff directory allows.
+/// The portal's profile of the person is left in the request for [`CallerProfile`].
 pub struct CurrentActor(pub Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentActor
@@ -62,18 +69,41 @@ where
                 .map(str::trim)
                 .ok_or_else(|| ApiError::InvalidToken("use `Authorization: Bearer <token>`".into()))?;
             let acting = parts.headers.get("X-Acting-Role").and_then(|v| v.to_str().ok()).map(str::trim);
-            return auth.verifier.actor(token, acting).map(CurrentActor).map_err(|e| match e {
+            let (claimed, profile) = auth.verifier.caller(token, acting).map_err(|e| match e {
                 AuthError::ActingRoleRequired => {
                     ApiError::BadRequest { code: "acting_role_required", detail: e.to_string() }
                 }
                 AuthError::RoleNotGranted(_) => ApiError::Forbidden { code: "role_not_granted", detail: e.to_string() },
                 other => ApiError::InvalidToken(other.to_string()),
-            });
+            })?;
+            parts.extensions.insert(CallerProfile(profile));
+            return auth.standings.admit(claimed).await.map(CurrentActor);
         }
         if auth.dev_actor_headers && parts.headers.contains_key("X-Actor-Id") {
-            return actor_from_dev_headers(parts).map(CurrentActor);
+            let claimed = actor_from_dev_headers(parts)?;
+            return auth.standings.admit(claimed).await.map(CurrentActor);
         }
         Err(ApiError::Unauthenticated("send `Authorization: Bearer <token>`".into()))
+    }
+}
+
+/// What the portal's token says of the caller (IC number, e-mail, phone, PTJ), for filing a
+/// complaint under the caller's own details. Empty for development actor headers.
+#[derive(Debug, Clone, Default)]
+pub struct CallerProfile(pub Profile);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerProfile
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(profile) = parts.extensions.get::<CallerProfile>() {
+            return Ok(profile.clone());
+        }
+        CurrentActor::from_request_parts(parts, state).await?;
+        Ok(parts.extensions.get::<CallerProfile>().cloned().unwrap_or_default())
     }
 }
 

@@ -24,8 +24,10 @@ use crate::executor::{Idempotency, LoadedDirectory, Outcome};
 use crate::rate_limit::Writer;
 use crate::receipts::ComplaintReceipt;
 use crate::state::AppState;
-use ehelpdesk_shared::http::extract::{ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
+use ehelpdesk_shared::auth::Profile;
+use ehelpdesk_shared::http::extract::{CallerProfile, ComplaintPath, CurrentActor, IdempotencyKey, JsonBody};
 use ehelpdesk_shared::http::problem::{ApiError, Problem};
+use ehelpdesk_shared::staff::StaffMember;
 
 /// The complaint id a keyed "log a complaint" lands on, so that its retry finds it: an HMAC
 /// of (actor, key) under the service's secret. A plain hash would let anyone who guesses a
@@ -43,7 +45,8 @@ fn keyed_complaint_id(secret: &str, actor: &Actor, key: &str) -> Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-/// Who the complaint is for. A complainant may leave out `id` (it is their own).
+/// Who the complaint is for, when an admin logs it on their behalf. A complainant leaves it
+/// out: their complaint is filed under their own details as the portal knows them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplainantInput {
@@ -64,7 +67,8 @@ pub struct ComplainantInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogComplaintRequest {
-    pub complainant: ComplainantInput,
+    /// Admins only (on a complainant's behalf); a complainant leaves it out.
+    pub complainant: Option<ComplainantInput>,
     #[schema(example = "AC")]
     pub category: String,
     #[schema(example = "Amaun salah pada baris arahan bayaran")]
@@ -77,37 +81,101 @@ pub struct LogComplaintRequest {
     pub reference: Option<String>,
 }
 
-impl LogComplaintRequest {
-    pub fn into_command(self, actor: &Actor, number: String) -> Result<LogComplaint, FieldError> {
-        let c = self.complainant;
-        let id = match c.id {
-            Some(raw) => StaffId::parse("complainant.id", &raw)?,
-            None if actor.is(Role::Complainant) => actor.id.clone(),
-            None => {
-                return Err(FieldError::new(
-                    "complainant.id",
-                    "required",
-                    "ID pengadu diperlukan / the complainant's id is required when logging on their behalf",
-                ));
-            }
+impl ComplainantInput {
+    fn parse(self) -> Result<ComplainantDetails, FieldError> {
+        let Some(id) = self.id else {
+            return Err(FieldError::new(
+                "complainant.id",
+                "required",
+                "ID pengadu diperlukan / the complainant's id is required when logging on their behalf",
+            ));
         };
+        Ok(ComplainantDetails {
+            id: StaffId::parse("complainant.id", &id)?,
+            ic_number: IcNumber::parse("complainant.ic_number", &self.ic_number)?,
+            name: Text::single_line("complainant.name", &self.name, limits::NAME)?,
+            email: Email::parse("complainant.email", &self.email)?,
+            phone: PhoneNumber::parse("complainant.phone", &self.phone)?,
+            ptj: Text::single_line("complainant.ptj", &self.ptj, limits::PTJ)?,
+        })
+    }
+}
+
+impl LogComplaintRequest {
+    pub fn into_command(self, complainant: ComplainantDetails, number: String) -> Result<LogComplaint, FieldError> {
         Ok(LogComplaint {
             number,
-            complainant: ComplainantDetails {
-                id,
-                ic_number: IcNumber::parse("complainant.ic_number", &c.ic_number)?,
-                name: Text::within("complainant.name", &c.name, limits::NAME)?,
-                email: Email::parse("complainant.email", &c.email)?,
-                phone: PhoneNumber::parse("complainant.phone", &c.phone)?,
-                ptj: Text::within("complainant.ptj", &c.ptj, limits::PTJ)?,
-            },
+            complainant,
             category: CategoryCode::parse("category", &self.category)?,
-            title: Text::within("title", &self.title, limits::TITLE)?,
+            title: Text::single_line("title", &self.title, limits::TITLE)?,
             description: Text::within("description", &self.description, limits::DESCRIPTION)?,
             channel: self.channel.unwrap_or(Channel::Web),
             reference: Text::optional("reference", self.reference, limits::REFERENCE)?,
         })
     }
+}
+
+/// Whom a complaint is for. The treasury sends e-mail and WhatsApp in the complainant's
+/// name, so a complainant cannot name anyone, not even themselves: their details are the
+/// portal's (or the staff directory's). Only an admin logs for someone else, giving theirs.
+async fn complainant_of(
+    state: &AppState,
+    actor: &Actor,
+    profile: Profile,
+    given: Option<ComplainantInput>,
+) -> Result<ComplainantDetails, ApiError> {
+    match (actor.role, given) {
+        (Role::Complainant, Some(given)) if given.id.as_deref().is_some_and(|id| id != actor.id.as_str()) => {
+            Err(DomainError::CannotLogForOthers.into())
+        }
+        (Role::Complainant, Some(_)) => Err(FieldError::new(
+            "complainant",
+            "complainant_from_profile",
+            "Butiran anda diambil daripada profil MyPKN; jangan hantar `complainant` / \
+             your details come from your MyPKN profile: leave `complainant` out",
+        )
+        .into()),
+        (Role::Complainant, None) => Ok(own_details(state, actor, profile).await?),
+        (Role::Admin, Some(given)) => Ok(given.parse()?),
+        (Role::Admin, None) => Err(FieldError::new(
+            "complainant",
+            "required",
+            "Butiran pengadu diperlukan / the complainant's details are required when logging on their behalf",
+        )
+        .into()),
+        (role, _) => Err(DomainError::RoleNotAllowed { role: role.as_str(), action: "log complaints" }.into()),
+    }
+}
+
+/// The caller's own details: the token's profile claims, else the staff directory's entry.
+async fn own_details(state: &AppState, actor: &Actor, profile: Profile) -> Result<ComplainantDetails, ApiError> {
+    let complete = profile.ic_number.is_some() && profile.email.is_some() && profile.phone_number.is_some();
+    let member = if complete && profile.ptj.is_some() { None } else { state.staff.current(&actor.id).await?.state };
+    let missing = |field: &str| {
+        FieldError::new(
+            field,
+            "profile_incomplete",
+            format!(
+                "Profil MyPKN anda tiada {field}; sila kemas kini di portal / your MyPKN profile has no {field}; \
+                 please update it at the portal"
+            ),
+        )
+    };
+    let from_directory = |pick: fn(&StaffMember) -> &str| member.as_ref().map(|m| pick(m).to_owned());
+    let ic =
+        profile.ic_number.or_else(|| from_directory(|m| m.ic_number.as_str())).ok_or_else(|| missing("ic_number"))?;
+    let email = profile.email.or_else(|| from_directory(|m| m.email.as_str())).ok_or_else(|| missing("email"))?;
+    let phone =
+        profile.phone_number.or_else(|| from_directory(|m| m.phone.as_str())).ok_or_else(|| missing("phone_number"))?;
+    let ptj = profile.ptj.or_else(|| from_directory(|m| m.ptj.as_str())).ok_or_else(|| missing("ptj"))?;
+    Ok(ComplainantDetails {
+        id: actor.id.clone(),
+        ic_number: IcNumber::parse("ic_number", &ic)?,
+        name: Text::single_line("name", &actor.name, limits::NAME)?,
+        email: Email::parse("email", &email)?,
+        phone: PhoneNumber::parse("phone_number", &phone)?,
+        ptj: Text::single_line("ptj", &ptj, limits::PTJ)?,
+    })
 }
 
 /// Log a complaint (a complainant for themselves, or an admin on a complainant's behalf).
@@ -123,6 +191,7 @@ impl LogComplaintRequest {
 pub async fn log_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
+    CallerProfile(profile): CallerProfile,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<LogComplaintRequest>,
 ) -> Result<Response, ApiError> {
@@ -140,7 +209,9 @@ pub async fn log_complaint(
         return Ok(complaint_response(StatusCode::CREATED, outcome));
     }
     // Judge the request before spending a complaint number on it.
-    let draft = body.value.into_command(&actor, String::new())?;
+    let mut request = body.value;
+    let complainant = complainant_of(&state, &actor, profile, request.complainant.take()).await?;
+    let draft = request.into_command(complainant, String::new())?;
     let draft = ComplaintCommand::Log(Box::new(draft));
     Complaint::decide(None, &draft, &Context { actor: &actor, now: chrono::Utc::now(), directory: &EmptyDirectory })?;
     let ComplaintCommand::Log(mut log) = draft else {

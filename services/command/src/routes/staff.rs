@@ -65,10 +65,10 @@ pub async fn register_staff(
     let id = StaffId::parse("staff_id", &r.staff_id)?;
     let command = StaffCommand::Register(Box::new(StaffRegistered {
         ic_number: IcNumber::parse("ic_number", &r.ic_number)?,
-        name: Text::within("name", &r.name, limits::NAME)?,
+        name: Text::single_line("name", &r.name, limits::NAME)?,
         email: Email::parse("email", &r.email)?,
         phone: PhoneNumber::parse("phone", &r.phone)?,
-        ptj: Text::within("ptj", &r.ptj, limits::PTJ)?,
+        ptj: Text::single_line("ptj", &r.ptj, limits::PTJ)?,
         roles: roles(r.roles)?,
         categories: categories(r.categories)?,
     }));
@@ -100,10 +100,10 @@ pub async fn update_staff(
 ) -> Result<Response, ApiError> {
     let u = body.value;
     let command = StaffCommand::Update(Box::new(StaffUpdated {
-        name: u.name.map(|v| Text::within("name", &v, limits::NAME)).transpose()?,
+        name: u.name.map(|v| Text::single_line("name", &v, limits::NAME)).transpose()?,
         email: u.email.map(|v| Email::parse("email", &v)).transpose()?,
         phone: u.phone.map(|v| PhoneNumber::parse("phone", &v)).transpose()?,
-        ptj: u.ptj.map(|v| Text::within("ptj", &v, limits::PTJ)).transpose()?,
+        ptj: u.ptj.map(|v| Text::single_line("ptj", &v, limits::PTJ)).transpose()?,
         roles: u.roles.map(roles).transpose()?,
         categories: u.categories.map(categories).transpose()?,
     }));
@@ -175,8 +175,11 @@ async fn run(
         }
     }
     let outcome =
-        state.staff.execute(&id, &command, command.name(), actor, &EmptyDirectory, idempotency.as_ref()).await?;
-    Ok(staff_response(success, outcome))
+        state.staff.execute(&id, &command, command.name(), actor, &EmptyDirectory, idempotency.as_ref()).await;
+    // Whatever the outcome, this member's standing is asked of the log afresh: a
+    // deactivation counts at once on this instance (others within STAFF_CACHE_SECONDS).
+    state.auth.standings.forget(&id);
+    Ok(staff_response(success, outcome?))
 }
 
 fn staff_response(status: StatusCode, outcome: Outcome<StaffReceipt>) -> Response {
