@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
+use ehelpdesk_shared::http::serve::HttpSettings;
 
 use crate::calendar::{self, Holiday, WorkingWeek};
 
@@ -22,6 +23,9 @@ pub struct NotifyConfig {
 pub struct Settings {
     /// `PROJECTION_ADDR`, default 127.0.0.1:8081.
     pub listen: SocketAddr,
+    /// `PROJECTION_ADMIN_ADDR`, default 127.0.0.1:9081: `/metrics`, kept off the public port.
+    pub admin_listen: SocketAddr,
+    pub http: HttpSettings,
     /// `DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/ehelpdesk.
     pub database_url: String,
     /// `READ_MODEL_SCHEMA`, default `readmodel`: the PostgreSQL schema holding the models.
@@ -84,6 +88,8 @@ impl Settings {
         };
         Ok(Self {
             listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
+            admin_listen: env.socket_addr("PROJECTION_ADMIN_ADDR", "127.0.0.1:9081")?,
+            http: env.http()?,
             database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
             schema,
             event_log: env.event_log()?,

@@ -1,8 +1,37 @@
-//! The projection's Prometheus metrics (besides HTTP, see shared::http::observe).
+//! The projection's Prometheus metrics (besides HTTP, see shared::http::observe), served on
+//! the admin address only.
 
 use std::sync::Arc;
 
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use ehelpdesk_shared::http::ApiError;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+
+use crate::state::AppState;
+
+/// What only operators reach, on the admin address: the metrics.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound("not_found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// Prometheus metrics (text exposition format). A rebuild runs as a process of its own; its
+/// progress is read from its scratch schema's checkpoint at scrape time.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let sql = format!(
+        "SELECT last_sequence FROM \"{}_rebuild\".projection_checkpoint WHERE name = 'main'",
+        state.settings.schema
+    );
+    let progress: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_optional(&state.pool).await.ok().flatten();
+    state.metrics.rebuild_applied.set(progress.unwrap_or(0));
+    ehelpdesk_shared::http::observe::render(&state.registry)
+}
 
 pub struct ProjectionMetrics {
     pub events_applied: IntCounter,

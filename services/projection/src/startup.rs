@@ -11,7 +11,8 @@ use tokio::sync::watch;
 
 use ehelpdesk_shared::http::extract::Authenticator;
 
-use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
+use ehelpdesk_shared::http::observe::HttpMetrics;
+use ehelpdesk_shared::http::serve::{self, HttpSettings};
 
 use crate::configuration::Settings;
 use crate::consumer::Projector;
@@ -35,6 +36,9 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    admin_listener: TcpListener,
+    admin_router: Router,
+    http: HttpSettings,
     state: AppState,
     projector: Projector,
     relay: Option<Relay>,
@@ -73,6 +77,8 @@ impl Application {
         });
         let auth = Authenticator::from_config(&settings.auth).await.map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
+        let admin_listener = TcpListener::bind(settings.admin_listen).await?;
+        let http = settings.http.clone();
         let working_days = Arc::new(crate::db::working_days(&settings.working_week, &settings.holidays));
         let state = AppState {
             pool,
@@ -86,12 +92,18 @@ impl Application {
             reports: Default::default(),
             working_days,
         };
-        let router = observe(routes::router(state.clone()), http_metrics);
-        Ok(Self { listener, router, state, projector, relay })
+        let router = serve::wrap(routes::router(state.clone()), http_metrics.clone(), &http);
+        let admin_router = serve::wrap(crate::metrics::admin_router(state.clone()), http_metrics, &http);
+        Ok(Self { listener, router, admin_listener, admin_router, http, state, projector, relay })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin_listener.local_addr()
     }
 
     pub fn state(&self) -> &AppState {
@@ -104,11 +116,12 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr()?, admin = %self.admin_addr()?, "projection service listening");
         let (stop_tx, stop_rx) = watch::channel(false);
         let projector = tokio::spawn(self.projector.clone().run(stop_rx.clone()));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.state.applied.clone(), stop_rx)));
-        tracing::info!(addr = %self.listener.local_addr()?, "projection service listening");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let servers = vec![(self.listener, self.router), (self.admin_listener, self.admin_router)];
+        let served = serve::serve(servers, &self.http, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         if let Some(relay) = relay {
