@@ -362,13 +362,15 @@ pub fn projection_settings(
         holidays: vec![],
         resolution_target_days: 5,
         min_seq_wait: std::time::Duration::from_secs(5),
+        min_seq_waiters: 256,
+        projector: true,
         relay_outbox: true,
         auth: fixtures::auth_config(),
     }
 }
 
 /// The projection service in this process.
-pub struct ProjectionApp(InProcess);
+pub struct ProjectionApp(InProcess, tokio::sync::watch::Receiver<u64>);
 
 impl std::ops::Deref for ProjectionApp {
     type Target = InProcess;
@@ -382,7 +384,14 @@ impl ProjectionApp {
         let app = ehelpdesk_projection::startup::Application::build(settings).await.expect("projection builds");
         let addr = app.local_addr().expect("bound");
         let admin = app.admin_addr().expect("bound");
-        ProjectionApp(InProcess::start(addr, admin, |stop| app.run_until(stop)))
+        let applied = app.state().applied.clone();
+        ProjectionApp(InProcess::start(addr, admin, |stop| app.run_until(stop)), applied)
+    }
+
+    /// The last stream sequence this instance knows to be in the read models, as its
+    /// `min_seq` waits see it.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.1.clone()
     }
 
     /// Stops serving and projecting, and waits until it has.

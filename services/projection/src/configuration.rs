@@ -47,6 +47,12 @@ pub struct Settings {
     pub resolution_target_days: i32,
     /// `MIN_SEQ_WAIT_MS`, default 5000: how long `min_seq` may wait for the projection.
     pub min_seq_wait: Duration,
+    /// `MIN_SEQ_WAITERS`, default 256: requests that may wait for `min_seq` at once; more
+    /// are refused with 503 `too_many_waiters`.
+    pub min_seq_waiters: usize,
+    /// `PROJECTOR`, default on: apply the event stream in this instance. Off, the instance
+    /// serves queries from models another instance keeps up to date.
+    pub projector: bool,
     /// `OUTBOX_RELAY`, default on: publish the outbox to the NOTIFY stream.
     pub relay_outbox: bool,
     pub auth: AuthConfig,
@@ -104,6 +110,8 @@ impl Settings {
             holidays,
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
             min_seq_wait: Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?),
+            min_seq_waiters: env.parse("MIN_SEQ_WAITERS", 256)?,
+            projector: env.parse("PROJECTOR", true)?,
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             auth: AuthConfig::from_env(env)?,
         })

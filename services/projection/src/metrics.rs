@@ -46,6 +46,8 @@ pub struct ProjectionMetrics {
     pub outbox_published: IntCounter,
     /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
     pub rebuild_applied: IntGauge,
+    /// Requests waiting for their `min_seq` now.
+    pub min_seq_waiters: IntGauge,
 }
 
 impl ProjectionMetrics {
@@ -82,6 +84,8 @@ impl ProjectionMetrics {
                 "Events a running rebuild has applied so far (0 when none runs)",
             )
             .expect("valid metric"),
+            min_seq_waiters: IntGauge::new("ehelpdesk_min_seq_waiters", "Requests waiting for their min_seq now")
+                .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
@@ -92,6 +96,7 @@ impl ProjectionMetrics {
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
             Box::new(metrics.rebuild_applied.clone()),
+            Box::new(metrics.min_seq_waiters.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }

@@ -17,6 +17,7 @@ use ehelpdesk_shared::http::serve::{self, HttpSettings};
 use crate::configuration::Settings;
 use crate::consumer::Projector;
 use crate::metrics::ProjectionMetrics;
+use crate::read_your_writes::{ReadYourWrites, follow_checkpoints};
 use crate::relay::Relay;
 use crate::routes;
 use crate::state::AppState;
@@ -40,8 +41,10 @@ pub struct Application {
     admin_router: Router,
     http: HttpSettings,
     state: AppState,
-    projector: Projector,
+    projector: Option<Projector>,
     relay: Option<Relay>,
+    /// Fed by the projector here and by other instances' checkpoint notifications.
+    applied: watch::Sender<u64>,
 }
 
 impl Application {
@@ -60,15 +63,15 @@ impl Application {
         let registry = prometheus::Registry::new();
         let metrics = ProjectionMetrics::register(&registry);
         let http_metrics = HttpMetrics::register(&registry);
-        let projector = Projector {
+        let projector = settings.projector.then(|| Projector {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
             event_log: settings.event_log.clone(),
             consumer: settings.consumer.clone(),
             batch_size: settings.batch_size,
-            applied: applied_tx,
+            applied: applied_tx.clone(),
             metrics: metrics.clone(),
-        };
+        });
         let relay = settings.relay_outbox.then(|| Relay {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
@@ -80,6 +83,14 @@ impl Application {
         let admin_listener = TcpListener::bind(settings.admin_listen).await?;
         let http = settings.http.clone();
         let working_days = Arc::new(crate::db::working_days(&settings.working_week, &settings.holidays));
+        let read_your_writes = ReadYourWrites::new(
+            jetstream.clone(),
+            settings.event_log.stream.clone(),
+            applied_rx.clone(),
+            settings.min_seq_wait,
+            settings.min_seq_waiters,
+            metrics.min_seq_waiters.clone(),
+        );
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -91,10 +102,11 @@ impl Application {
             metrics,
             reports: Default::default(),
             working_days,
+            read_your_writes,
         };
         let router = serve::wrap(routes::router(state.clone()), http_metrics.clone(), &http);
         let admin_router = serve::wrap(crate::metrics::admin_router(state.clone()), http_metrics, &http);
-        Ok(Self { listener, router, admin_listener, admin_router, http, state, projector, relay })
+        Ok(Self { listener, router, admin_listener, admin_router, http, state, projector, relay, applied: applied_tx })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -118,12 +130,21 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr()?, admin = %self.admin_addr()?, "projection service listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let projector = tokio::spawn(self.projector.clone().run(stop_rx.clone()));
+        let projector = self.projector.map(|projector| tokio::spawn(projector.run(stop_rx.clone())));
+        let follower = tokio::spawn(follow_checkpoints(
+            self.state.pool.clone(),
+            self.state.settings.schema.clone(),
+            self.applied,
+            stop_rx.clone(),
+        ));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.state.applied.clone(), stop_rx)));
         let servers = vec![(self.listener, self.router), (self.admin_listener, self.admin_router)];
         let served = serve::serve(servers, &self.http, shutdown).await;
         let _ = stop_tx.send(true);
-        let _ = projector.await;
+        if let Some(projector) = projector {
+            let _ = projector.await;
+        }
+        let _ = follower.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }
