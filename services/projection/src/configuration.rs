@@ -92,10 +92,20 @@ impl Settings {
                 })?
             }
         };
+        let http = env.http()?;
+        let min_seq_wait = Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?);
+        if min_seq_wait >= http.request_timeout {
+            // The request's deadline would end the wait first, as a 408 instead of a 503.
+            return Err(ConfigError {
+                var: "MIN_SEQ_WAIT_MS",
+                value: min_seq_wait.as_millis().to_string(),
+                reason: format!("must be shorter than HTTP_REQUEST_TIMEOUT_MS ({})", http.request_timeout.as_millis()),
+            });
+        }
         Ok(Self {
             listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
             admin_listen: env.socket_addr("PROJECTION_ADMIN_ADDR", "127.0.0.1:9081")?,
-            http: env.http()?,
+            http,
             database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
             schema,
             event_log: env.event_log()?,
@@ -109,11 +119,37 @@ impl Settings {
             working_week,
             holidays,
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
-            min_seq_wait: Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?),
+            min_seq_wait,
             min_seq_waiters: env.parse("MIN_SEQ_WAITERS", 256)?,
             projector: env.parse("PROJECTOR", true)?,
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             auth: AuthConfig::from_env(env)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_env(&Env(move |k: &str| map.get(k).cloned()))
+    }
+
+    #[test]
+    fn defaults_work_locally() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.admin_listen.to_string(), "127.0.0.1:9081");
+        assert_eq!(s.min_seq_waiters, 256);
+        assert!(s.projector);
+    }
+
+    #[test]
+    fn a_min_seq_wait_must_end_before_the_request_deadline() {
+        let err = settings(&[("MIN_SEQ_WAIT_MS", "30000")]).unwrap_err();
+        assert_eq!(err.var, "MIN_SEQ_WAIT_MS");
+        settings(&[("MIN_SEQ_WAIT_MS", "30000"), ("HTTP_REQUEST_TIMEOUT_MS", "60000")]).unwrap();
     }
 }
