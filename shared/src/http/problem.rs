@@ -132,6 +132,12 @@ impl ApiError {
         }
     }
 
+    /// Answers that say "wait a moment", not "something is broken": no error log, a short
+    /// Retry-After.
+    fn is_waiting(&self) -> bool {
+        matches!(self, ApiError::ProjectionBehind { .. } | ApiError::TooManyWaiters)
+    }
+
     fn field(&self) -> Option<String> {
         match self {
             ApiError::Domain(e) => e.field().map(str::to_owned),
@@ -168,14 +174,6 @@ impl ApiError {
 /// "the database is unreachable" from "the projection is behind", both 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProblemCode(pub &'static str);
-
-impl ApiError {
-    /// Answers that say "wait a moment", not "something is broken": no error log, a short
-    /// Retry-After.
-    fn is_waiting(&self) -> bool {
-        matches!(self, ApiError::ProjectionBehind { .. } | ApiError::TooManyWaiters)
-    }
-}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
