@@ -5,6 +5,8 @@
 #   - every YAML file parses, and compose.yaml / k8s/*.yaml have the parts they need
 #   - the env example files are KEY=value lines naming the variables the services read
 #   - the systemd units pass `systemd-analyze verify` (when systemd-analyze is present)
+#   - the alert rules pass `promtool check rules` and their unit tests `promtool test rules`
+#     (when promtool is present)
 #   - `docker compose config` accepts compose.yaml (when the compose plugin is present)
 # Installs what it needs (nats-server; PyYAML) when missing.
 set -euo pipefail
@@ -168,17 +170,19 @@ common = {"NATS_URL", "STREAM_NAME", "SUBJECT_PREFIX", "STREAM_REPLICAS", "DUPLI
           "LOG_FORMAT", "RUST_LOG"}
 optional_common = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
 want = {  # must be set in the example files
-    "command": common | {"COMMAND_ADDR", "AGGREGATE_CACHE_SIZE"},
-    "projection": common | {"DATABASE_URL", "PROJECTION_ADDR"},
+    "command": common | {"COMMAND_ADDR", "COMMAND_ADMIN_ADDR", "AGGREGATE_CACHE_SIZE"},
+    "projection": common | {"DATABASE_URL", "PROJECTION_ADDR", "PROJECTION_ADMIN_ADDR"},
 }
+http_limits = {"HTTP_HEADER_READ_TIMEOUT_MS", "HTTP_REQUEST_TIMEOUT_MS", "HTTP_MAX_CONNECTIONS"}
 auth = optional_common | {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
         "DEV_ACTOR_HEADERS", "JWT_MAX_LIFETIME_SECONDS", "BOOTSTRAP_ADMIN_IDS", "STAFF_CACHE_SECONDS"}
 allowed = {  # may be set: every other variable the services read (README's table)
-    "command": want["command"] | auth | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "COMPLAINT_ID_SECRET"},
-    "projection": want["projection"] | auth | {
+    "command": want["command"] | auth | http_limits | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "COMPLAINT_ID_SECRET"},
+    "projection": want["projection"] | auth | http_limits | {
         "READ_MODEL_SCHEMA", "CONSUMER_NAME", "BATCH_SIZE", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
         "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS",
-        "DATABASE_MAX_CONNECTIONS", "EXPORT_MAX_CONCURRENT", "EXPORT_WRITE_TIMEOUT_SECS"},
+        "DATABASE_MAX_CONNECTIONS", "EXPORT_MAX_CONCURRENT", "EXPORT_WRITE_TIMEOUT_SECS",
+        "MIN_SEQ_WAITERS", "PROJECTOR"},
 }
 for svc, names in want.items():
     rel = f"env/{svc}.env.example"
@@ -215,16 +219,17 @@ for rel, d in k8s_kinds.get("ConfigMap", []):
 
 # Observability: alert rules and the dashboard name only metrics the services export.
 known_metrics = {
-    "up", "http_requests_total", "http_request_duration_seconds_bucket", "http_request_duration_seconds_count",
+    "up", "http_requests_total", "http_problems_total", "http_request_duration_seconds_bucket",
+    "http_request_duration_seconds_count",
     "http_request_duration_seconds_sum", "ehelpdesk_commands_total", "ehelpdesk_append_duration_seconds_bucket",
     "ehelpdesk_append_duration_seconds_count", "ehelpdesk_append_duration_seconds_sum",
     "ehelpdesk_projection_events_applied_total", "ehelpdesk_projection_batch_size_bucket",
     "ehelpdesk_projection_batch_size_count", "ehelpdesk_projection_batch_size_sum", "ehelpdesk_projection_lag_events",
     "ehelpdesk_projection_lag_seconds", "ehelpdesk_outbox_pending", "ehelpdesk_outbox_published_total",
-    "ehelpdesk_rebuild_applied_events",
+    "ehelpdesk_rebuild_applied_events", "ehelpdesk_min_seq_waiters",
 }
 promql_words = {"sum", "by", "rate", "or", "and", "histogram_quantile", "le", "job", "route", "status", "command",
-                "outcome", "instance", "increase", "without", "on", "max", "min", "avg"}
+                "outcome", "instance", "increase", "without", "on", "max", "min", "avg", "code"}
 
 
 def metric_names(expr):
@@ -303,8 +308,12 @@ if command -v promtool >/dev/null 2>&1; then
     promtool check rules "$DEPLOY/observability/prometheus-alerts.yaml" >/dev/null ||
         fail "promtool check rules deploy/observability/prometheus-alerts.yaml"
     say "ok   promtool check rules: deploy/observability/prometheus-alerts.yaml"
+    # Which alerts fire on which series: "projection behind" is not "unreachable".
+    (cd "$DEPLOY/observability" && promtool test rules prometheus-alerts-test.yaml >/dev/null) ||
+        fail "promtool test rules deploy/observability/prometheus-alerts-test.yaml"
+    say "ok   promtool test rules: deploy/observability/prometheus-alerts-test.yaml"
 else
-    say "skip promtool check rules: promtool is not installed (the structure and metric names were checked)"
+    say "skip promtool check and test rules: promtool is not installed (the structure and metric names were checked)"
 fi
 
 # --- systemd units ----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 # Ctrl-C (or SIGTERM) stops both services and whatever this run had to start.
 #
 # Environment: NATS_URL, DATABASE_URL, COMMAND_ADDR (127.0.0.1:8080), PROJECTION_ADDR
-# (127.0.0.1:8081) and every other setting of the services, passed through unchanged.
+# (127.0.0.1:8081), COMMAND_ADMIN_ADDR (127.0.0.1:9080) and PROJECTION_ADMIN_ADDR
+# (127.0.0.1:9081; /metrics), and every other setting of the services, passed through unchanged.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -14,6 +15,8 @@ export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ehelpdesk}
 export COMMAND_ADDR=${COMMAND_ADDR:-127.0.0.1:8080}
 export PROJECTION_ADDR=${PROJECTION_ADDR:-127.0.0.1:8081}
+export COMMAND_ADMIN_ADDR=${COMMAND_ADMIN_ADDR:-127.0.0.1:9080}
+export PROJECTION_ADMIN_ADDR=${PROJECTION_ADMIN_ADDR:-127.0.0.1:9081}
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 # host and port a client uses to reach a listen address (0.0.0.0 and [::] mean this machine)
@@ -69,11 +72,12 @@ trap cleanup EXIT
 trap 'echo; exit 130' INT
 trap 'exit 143' TERM
 
-for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR"; do
+for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR" "$COMMAND_ADMIN_ADDR" "$PROJECTION_ADMIN_ADDR"; do
     split_addr "$addr"
     if tcp_open "$ADDR_HOST" "$ADDR_PORT"; then
         die "something already listens on $ADDR_HOST:$ADDR_PORT (an eHelpdesk service from another 'make run'?);" \
-            "stop it, or choose other addresses with COMMAND_ADDR / PROJECTION_ADDR"
+            "stop it, or choose other addresses with COMMAND_ADDR / PROJECTION_ADDR /" \
+            "COMMAND_ADMIN_ADDR / PROJECTION_ADMIN_ADDR"
     fi
 done
 
@@ -160,6 +164,10 @@ proj_url="http://$URL_HOST:$ADDR_PORT"
         echo "  query API     $proj_url          GET /readyz: $(http_status "$ADDR_HOST" "$ADDR_PORT" /readyz || echo "no answer")"
     fi
     echo "     OpenAPI    $proj_url/openapi.json"
+    split_addr "$COMMAND_ADMIN_ADDR"
+    echo "  metrics       http://$URL_HOST:$ADDR_PORT/metrics (command)"
+    split_addr "$PROJECTION_ADMIN_ADDR"
+    echo "                http://$URL_HOST:$ADDR_PORT/metrics (projection)"
     echo
     echo "  NATS_URL=$NATS_URL"
     echo "  DATABASE_URL=$(sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"

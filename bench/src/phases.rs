@@ -10,6 +10,7 @@ use ehelpdesk_projection::queries::{self, GroupBy};
 use ehelpdesk_shared::actor::Role;
 use ehelpdesk_shared::auth::{claims_for, mint_hs256};
 use ehelpdesk_tests::fixtures::{ADMIN, PIC, auth_config, complaint, jwt_secret};
+use ehelpdesk_tests::process::admin_var;
 use ehelpdesk_tests::{TestDatabase, TestEventLog, service_env};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -136,20 +137,28 @@ impl CpuUse {
 struct Service {
     child: Child,
     url: String,
+    /// The admin address's URL (`/metrics`).
+    admin_url: String,
 }
 
 impl Service {
     async fn start(name: &str, addr_var: &str, env: &[(&str, String)]) -> Result<Self, BenchError> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let (port, admin_port) = (free_port()?, free_port()?);
         let child = Command::new(binary(name)?)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env(addr_var, format!("127.0.0.1:{port}"))
+            .env(admin_var(addr_var), format!("127.0.0.1:{admin_port}"))
             .env("RUST_LOG", "warn")
             .env("RATE_LIMIT_PER_SECOND", "1000000")
             .env("RATE_LIMIT_BURST", "1000000")
             .stdout(Stdio::null())
             .spawn()?;
-        let service = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let service = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+        };
         let http = reqwest::Client::new();
         for _ in 0..300 {
             if http.get(format!("{}/healthz", service.url)).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -333,7 +342,7 @@ async fn commands_and_lag(sizes: &Sizes, raw: Option<f64>) -> Result<Vec<Row>, B
         u.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let scraped = http.get(format!("{}/metrics", projection.url)).send().await?.text().await?;
+    let scraped = http.get(format!("{}/metrics", projection.admin_url)).send().await?.text().await?;
     let metric = |name: &str| {
         scraped
             .lines()

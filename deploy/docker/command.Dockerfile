@@ -28,10 +28,12 @@ RUN apt-get update \
         --shell /usr/sbin/nologin ehelpdesk
 COPY --from=builder /usr/local/bin/ehelpdesk-command /usr/local/bin/ehelpdesk-command
 ENV COMMAND_ADDR=0.0.0.0:8080 \
+    COMMAND_ADMIN_ADDR=0.0.0.0:9080 \
     LOG_FORMAT=json \
     RUST_LOG=info
 USER 10001:10001
-EXPOSE 8080
+# 8080: the API; 9080: /metrics for Prometheus (keep it off the public network).
+EXPOSE 8080 9080
 # Probes: GET /healthz (alive) and GET /readyz (dependencies reachable). The image has no
 # curl; the compose file probes with bash's /dev/tcp, Kubernetes with httpGet.
 STOPSIGNAL SIGTERM

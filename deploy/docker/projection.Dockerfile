@@ -28,10 +28,12 @@ RUN apt-get update \
         --shell /usr/sbin/nologin ehelpdesk
 COPY --from=builder /usr/local/bin/ehelpdesk-projection /usr/local/bin/ehelpdesk-projection
 ENV PROJECTION_ADDR=0.0.0.0:8081 \
+    PROJECTION_ADMIN_ADDR=0.0.0.0:9081 \
     LOG_FORMAT=json \
     RUST_LOG=info
 USER 10001:10001
-EXPOSE 8081
+# 8081: the API; 9081: /metrics for Prometheus (keep it off the public network).
+EXPOSE 8081 9081
 # Probes: GET /healthz (alive) and GET /readyz (dependencies reachable). The image has no
 # curl; the compose file probes with bash's /dev/tcp, Kubernetes with httpGet.
 STOPSIGNAL SIGTERM

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::http::serve::HttpSettings;
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {var} = `{value}`: {reason}")]
 pub struct ConfigError {
@@ -94,6 +96,27 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(config)
     }
 
+    /// Limits on HTTP clients, shared by both services.
+    pub fn http(&self) -> Result<HttpSettings, ConfigError> {
+        let defaults = HttpSettings::default();
+        let millis = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            let ms: u64 = self.parse(var, default.as_millis() as u64)?;
+            if ms == 0 {
+                return Err(ConfigError { var, value: "0".into(), reason: "at least 1 (milliseconds)".into() });
+            }
+            Ok(Duration::from_millis(ms))
+        };
+        let max_connections = self.parse("HTTP_MAX_CONNECTIONS", defaults.max_connections)?;
+        if max_connections == 0 {
+            return Err(ConfigError { var: "HTTP_MAX_CONNECTIONS", value: "0".into(), reason: "at least 1".into() });
+        }
+        Ok(HttpSettings {
+            header_read_timeout: millis("HTTP_HEADER_READ_TIMEOUT_MS", defaults.header_read_timeout)?,
+            request_timeout: millis("HTTP_REQUEST_TIMEOUT_MS", defaults.request_timeout)?,
+            max_connections,
+        })
+    }
+
     pub fn socket_addr(&self, var: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
         let value = self.string(var, default);
         value.parse().map_err(|e: std::net::AddrParseError| ConfigError { var, reason: e.to_string(), value })
@@ -123,6 +146,12 @@ mod tests {
         assert_eq!(c.subject("complaint", &"abc"), "helpdesk.complaint.abc");
         assert_eq!(c.all_subjects(), "helpdesk.>");
         assert_eq!(c.duplicate_window, Duration::from_secs(120));
+        let http = env(&[]).http().unwrap();
+        assert_eq!(http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(http.request_timeout, Duration::from_secs(30));
+        assert_eq!(http.max_connections, 512);
+        let short = env(&[("HTTP_HEADER_READ_TIMEOUT_MS", "250")]).http().unwrap();
+        assert_eq!(short.header_read_timeout, Duration::from_millis(250));
     }
 
     #[test]
@@ -132,5 +161,7 @@ mod tests {
         assert_eq!(env(&[("STREAM_NAME", "A.B")]).event_log().unwrap_err().var, "STREAM_NAME");
         assert_eq!(env(&[("SUBJECT_PREFIX", "a.>")]).event_log().unwrap_err().var, "SUBJECT_PREFIX");
         assert_eq!(env(&[("X", "nope")]).socket_addr("X", "127.0.0.1:1").unwrap_err().var, "X");
+        assert_eq!(env(&[("HTTP_REQUEST_TIMEOUT_MS", "0")]).http().unwrap_err().var, "HTTP_REQUEST_TIMEOUT_MS");
+        assert_eq!(env(&[("HTTP_MAX_CONNECTIONS", "0")]).http().unwrap_err().var, "HTTP_MAX_CONNECTIONS");
     }
 }

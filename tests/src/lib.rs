@@ -37,6 +37,9 @@ pub fn service_env(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, 
         ("JWT_HS256_SECRET", fixtures::jwt_secret()),
         ("BOOTSTRAP_ADMIN_IDS", fixtures::ADMIN.id.to_owned()),
         ("STAFF_CACHE_SECONDS", "0".to_owned()),
+        // Tests run side by side: no two may take the default admin ports.
+        ("COMMAND_ADMIN_ADDR", "127.0.0.1:0".into()),
+        ("PROJECTION_ADMIN_ADDR", "127.0.0.1:0".into()),
     ]
 }
 
@@ -124,6 +127,8 @@ impl Drop for TestEventLog {
 /// A service running in this process on a random port, stopped when dropped.
 pub struct InProcess {
     pub addr: SocketAddr,
+    /// The admin address (`/metrics`).
+    pub admin: SocketAddr,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -131,7 +136,7 @@ pub struct InProcess {
 
 impl InProcess {
     /// Runs `serve` (a service's `run_until`, given its shutdown signal) in the background.
-    fn start<F, Fut>(addr: SocketAddr, serve: F) -> Self
+    fn start<F, Fut>(addr: SocketAddr, admin: SocketAddr, serve: F) -> Self
     where
         F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut,
         Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
@@ -140,16 +145,21 @@ impl InProcess {
         let server = tokio::spawn(serve(Box::pin(async {
             let _ = rx.await;
         })));
-        Self { addr, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
+        Self { addr, admin, http: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
     }
 
     /// A client of a service running elsewhere (a process of its own); nothing to stop.
-    pub fn client_for(addr: SocketAddr) -> Self {
-        Self { addr, http: reqwest::Client::new(), shutdown: None, server: None }
+    pub fn client_for(addr: SocketAddr, admin: SocketAddr) -> Self {
+        Self { addr, admin, http: reqwest::Client::new(), shutdown: None, server: None }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL on the admin address.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     /// Sends a command as `actor`; returns the status and the JSON body.
@@ -219,6 +229,8 @@ impl CommandApp {
     pub async fn spawn_with(event_log: &EventLogConfig, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             listen: "127.0.0.1:0".parse().expect("address"),
+            admin_listen: "127.0.0.1:0".parse().expect("address"),
+            http: Default::default(),
             event_log: event_log.clone(),
             cache_capacity: 1000,
             auth: fixtures::auth_config(),
@@ -229,7 +241,8 @@ impl CommandApp {
         configure(&mut settings);
         let app = Application::build(settings).await.expect("command service builds");
         let addr = app.local_addr().expect("bound");
-        CommandApp(InProcess::start(addr, |stop| app.run_until(stop)))
+        let admin = app.admin_addr().expect("bound");
+        CommandApp(InProcess::start(addr, admin, |stop| app.run_until(stop)))
     }
 
     pub async fn stop(self) {
@@ -336,6 +349,8 @@ pub fn projection_settings(
     use ehelpdesk_projection::configuration::{NotifyConfig, Settings};
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: "127.0.0.1:0".parse().expect("address"),
+        http: Default::default(),
         database_url: db.url.clone(),
         database_max_connections: 16,
         schema: "readmodel".into(),
@@ -351,6 +366,8 @@ pub fn projection_settings(
         holidays: vec![],
         resolution_target_days: 5,
         min_seq_wait: std::time::Duration::from_secs(5),
+        min_seq_waiters: 256,
+        projector: true,
         relay_outbox: true,
         export_max_concurrent: 4,
         export_write_timeout: std::time::Duration::from_secs(30),
@@ -359,7 +376,7 @@ pub fn projection_settings(
 }
 
 /// The projection service in this process.
-pub struct ProjectionApp(InProcess);
+pub struct ProjectionApp(InProcess, tokio::sync::watch::Receiver<u64>);
 
 impl std::ops::Deref for ProjectionApp {
     type Target = InProcess;
@@ -372,7 +389,15 @@ impl ProjectionApp {
     pub async fn spawn(settings: ehelpdesk_projection::configuration::Settings) -> Self {
         let app = ehelpdesk_projection::startup::Application::build(settings).await.expect("projection builds");
         let addr = app.local_addr().expect("bound");
-        ProjectionApp(InProcess::start(addr, |stop| app.run_until(stop)))
+        let admin = app.admin_addr().expect("bound");
+        let applied = app.state().applied.clone();
+        ProjectionApp(InProcess::start(addr, admin, |stop| app.run_until(stop)), applied)
+    }
+
+    /// The last stream sequence this instance knows to be in the read models, as its
+    /// `min_seq` waits see it.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.1.clone()
     }
 
     /// Stops serving and projecting, and waits until it has.

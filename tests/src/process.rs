@@ -24,21 +24,30 @@ pub struct Service {
     child: Child,
     pub url: String,
     pub addr: std::net::SocketAddr,
+    /// The admin address (`/metrics`).
+    pub admin: std::net::SocketAddr,
+}
+
+/// The admin address's variable beside a service's address variable:
+/// `COMMAND_ADDR` -> `COMMAND_ADMIN_ADDR`.
+pub fn admin_var(addr_var: &str) -> String {
+    format!("{}_ADMIN_ADDR", addr_var.trim_end_matches("_ADDR"))
 }
 
 impl Service {
     pub fn start(name: &str, env: &[(&str, String)], addr_var: &str) -> Self {
-        let port = free_port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(binary(name));
         // `RUST_LOG` is `warn` unless `env` says otherwise.
         command
             .env("RUST_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .env(addr_var, format!("127.0.0.1:{port}"));
+            .env(addr_var, addr.to_string())
+            .env(admin_var(addr_var), admin.to_string());
         command.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = command.spawn().expect("service starts");
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        Self { child, url: format!("http://{addr}"), addr }
+        Self { child, url: format!("http://{addr}"), addr, admin }
     }
 
     pub async fn wait_ready(&mut self) {

@@ -111,7 +111,7 @@ async fn two_command_processes_racing_one_key_keep_every_answer_true_and_the_his
         }
         async move { Reply::from(request.send().await.expect("request")).await }
     };
-    let setup = InProcess::client_for(a.addr);
+    let setup = InProcess::client_for(a.addr, a.admin);
     setup.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
     setup.post("/v1/staff", &ADMIN, &AUDITOR.registration(&["auditor"], &[])).await.assert_ok(201);
 

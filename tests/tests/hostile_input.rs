@@ -284,3 +284,32 @@ async fn values_the_database_cannot_hold_are_400s_not_500s() {
     }
     assert!(failures.is_empty(), "not 400 problems with the expected code:\n{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn request_ids_are_capped_and_every_answer_says_nosniff() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    for app in [&*command, &*projection] {
+        let with_id = |id: String| async move {
+            let response = app.http.get(app.url("/healthz")).header("x-request-id", id).send().await.unwrap();
+            response.headers()["x-request-id"].to_str().unwrap().to_owned()
+        };
+        assert_eq!(with_id("req-from-client-1".into()).await, "req-from-client-1", "a fit id is kept");
+        for unfit in ["a".repeat(300 * 1024), "b".repeat(129), "with space".into(), "tab\tinside".into()] {
+            let echoed = with_id(unfit.clone()).await;
+            assert_eq!(echoed.len(), 36, "{} bytes sent, a generated UUID answered: {echoed:.60}", unfit.len());
+        }
+        let anonymous = app.http.get(app.url("/v1/complaints")).send().await.unwrap();
+        for response in [
+            app.http.get(app.url("/healthz")).send().await.unwrap(),
+            app.http.get(app.url("/openapi.json")).send().await.unwrap(),
+            app.http.get(app.url("/no/such/page")).send().await.unwrap(),
+            anonymous,
+        ] {
+            let nosniff = response.headers().get("x-content-type-options");
+            assert_eq!(nosniff.map(|v| v.to_str().unwrap()), Some("nosniff"), "{} {}", app.addr, response.url());
+        }
+    }
+}

@@ -45,7 +45,7 @@ async fn metrics_and_request_ids_after_a_flow() {
     let reply = mine.send().await.unwrap();
     assert_eq!(reply.headers()["x-request-id"], "req-from-client-1");
 
-    let text = scrape(&command.http, command.url("/metrics")).await;
+    let text = scrape(&command.http, command.admin_url("/metrics")).await;
     assert_eq!(sample(&text, r#"http_requests_total{method="POST",route="/v1/complaints",status="201"}"#), 1.0);
     assert_eq!(
         sample(&text, r#"http_requests_total{method="POST",route="/v1/complaints/{id}/replies",status="404"}"#),
@@ -58,7 +58,7 @@ async fn metrics_and_request_ids_after_a_flow() {
 
     let mut published = 0.0;
     for _ in 0..100 {
-        let text = scrape(&projection.http, projection.url("/metrics")).await;
+        let text = scrape(&projection.http, projection.admin_url("/metrics")).await;
         published = sample(&text, "ehelpdesk_outbox_published_total");
         if published >= 4.0 {
             assert_eq!(sample(&text, "ehelpdesk_projection_events_applied_total"), 3.0);
@@ -72,4 +72,39 @@ async fn metrics_and_request_ids_after_a_flow() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(published, 4.0, "acknowledgement and assignment, by e-mail and WhatsApp");
+}
+
+/// Distinct values of `label` on the lines of `metric`.
+fn label_values(text: &str, metric: &str, label: &str) -> std::collections::BTreeSet<String> {
+    let key = format!("{label}=\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .filter_map(|l| l.split(&key).nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn invented_methods_leave_the_labels_bounded_and_metrics_are_only_on_the_admin_address() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    for app in [&*command, &*projection] {
+        for n in 0..200 {
+            let method = reqwest::Method::from_bytes(format!("INVENTED{n}{}", "X".repeat(4096)).as_bytes()).unwrap();
+            let path = if n % 2 == 0 { "/healthz" } else { "/no/such/page" };
+            app.http.request(method, app.url(path)).send().await.unwrap();
+        }
+        let public = ehelpdesk_tests::Reply::from(app.http.get(app.url("/metrics")).send().await.unwrap()).await;
+        public.assert_problem(404, "not_found");
+        let text = scrape(&app.http, app.admin_url("/metrics")).await;
+        let methods = label_values(&text, "http_requests_total", "method");
+        let known = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"];
+        assert!(methods.iter().all(|m| known.contains(&m.as_str())), "{methods:?}");
+        assert!(methods.contains("other"), "{methods:?}");
+        let routes = label_values(&text, "http_requests_total", "route");
+        assert!(routes.iter().all(|r| r == "unmatched" || r.starts_with('/')), "{routes:?}");
+        assert!(!routes.iter().any(|r| r.contains("no/such")), "raw paths are not routes: {routes:?}");
+        assert!(text.len() < 64 * 1024, "{} bytes of metrics after 200 invented methods", text.len());
+    }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
+use ehelpdesk_shared::http::serve::HttpSettings;
 
 use crate::rate_limit::RateLimit;
 
@@ -11,6 +12,9 @@ use crate::rate_limit::RateLimit;
 pub struct Settings {
     /// `COMMAND_ADDR`, default 127.0.0.1:8080. Port 0 picks a free port (tests).
     pub listen: SocketAddr,
+    /// `COMMAND_ADMIN_ADDR`, default 127.0.0.1:9080: `/metrics`, kept off the public port.
+    pub admin_listen: SocketAddr,
+    pub http: HttpSettings,
     pub event_log: EventLogConfig,
     /// `AGGREGATE_CACHE_SIZE`: complaints (and staff) whose state is kept in memory.
     pub cache_capacity: usize,
@@ -29,6 +33,8 @@ impl Settings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: env.socket_addr("COMMAND_ADDR", "127.0.0.1:8080")?,
+            admin_listen: env.socket_addr("COMMAND_ADMIN_ADDR", "127.0.0.1:9080")?,
+            http: env.http()?,
             event_log: env.event_log()?,
             cache_capacity: env.parse("AGGREGATE_CACHE_SIZE", 10_000)?,
             auth: AuthConfig::from_env(env)?,

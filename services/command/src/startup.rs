@@ -13,7 +13,8 @@ use ehelpdesk_shared::access::Lookup;
 use ehelpdesk_shared::http::extract::Authenticator;
 use ehelpdesk_shared::staff::StaffMember;
 
-use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
+use ehelpdesk_shared::http::observe::HttpMetrics;
+use ehelpdesk_shared::http::serve::{self, HttpSettings};
 
 use crate::configuration::Settings;
 use crate::event_store::{EventStore, StoreError};
@@ -27,6 +28,9 @@ use crate::state::AppState;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    admin_listener: TcpListener,
+    admin_router: Router,
+    http: HttpSettings,
     state: AppState,
 }
 
@@ -80,12 +84,19 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(settings.listen).await?;
-        let router = observe(routes::router(state.clone()), http_metrics);
-        Ok(Self { listener, router, state })
+        let admin_listener = TcpListener::bind(settings.admin_listen).await?;
+        let router = serve::wrap(routes::router(state.clone()), http_metrics.clone(), &settings.http);
+        let admin_router = serve::wrap(routes::admin_router(state.clone()), http_metrics, &settings.http);
+        Ok(Self { listener, router, admin_listener, admin_router, http: settings.http, state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin_listener.local_addr()
     }
 
     pub fn state(&self) -> &AppState {
@@ -97,8 +108,9 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "command service listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        tracing::info!(addr = %self.local_addr()?, admin = %self.admin_addr()?, "command service listening");
+        let servers = vec![(self.listener, self.router), (self.admin_listener, self.admin_router)];
+        serve::serve(servers, &self.http, shutdown).await
     }
 }
 

@@ -287,7 +287,9 @@ struct Rows<'a> {
 }
 
 /// Every model's rows and the checkpoint in ONE statement: each round trip to PostgreSQL
-/// is a wait, and under load the waits, not the work, are what delay a batch.
+/// is a wait, and under load the waits, not the work, are what delay a batch. The new
+/// checkpoint is also notified on `<schema>_checkpoint` (delivered at commit), so instances
+/// that do not apply learn of it without polling (`read_your_writes`).
 ///
 /// Models keyed by aggregate travel as a JSON array that PostgreSQL turns into records of
 /// the table's own type (every column keeps its SQL type) and replace what is there. The
@@ -306,8 +308,10 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
                recipient_role, channel, address, subject, body, created_at, traceparent) \
                SELECT * FROM UNNEST($14::uuid[], $15::int8[], $16::uuid[], $17::text[], $18::text[], $19::text[], \
                  $20::text[], $21::text[], $22::text[], $23::text[], $24::timestamptz[], $25::text[]) \
-               ON CONFLICT DO NOTHING) \
-             UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() WHERE name = 'main'",
+               ON CONFLICT DO NOTHING), \
+             checkpoint_row AS (UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() \
+               WHERE name = 'main' RETURNING last_sequence) \
+             SELECT pg_notify(current_schema() || '_checkpoint', last_sequence::text) FROM checkpoint_row",
             upsert_sql("complaints", COMPLAINT_COLUMNS, "complaint_id", 1),
             upsert_sql("staff", STAFF_COLUMNS, "staff_id", 2),
         )

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
+use ehelpdesk_shared::http::serve::HttpSettings;
 
 use crate::calendar::{self, Holiday, WorkingWeek};
 
@@ -22,6 +23,9 @@ pub struct NotifyConfig {
 pub struct Settings {
     /// `PROJECTION_ADDR`, default 127.0.0.1:8081.
     pub listen: SocketAddr,
+    /// `PROJECTION_ADMIN_ADDR`, default 127.0.0.1:9081: `/metrics`, kept off the public port.
+    pub admin_listen: SocketAddr,
+    pub http: HttpSettings,
     /// `DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/ehelpdesk.
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS`, default 16: the pool queries, readiness and the projector
@@ -46,6 +50,12 @@ pub struct Settings {
     pub resolution_target_days: i32,
     /// `MIN_SEQ_WAIT_MS`, default 5000: how long `min_seq` may wait for the projection.
     pub min_seq_wait: Duration,
+    /// `MIN_SEQ_WAITERS`, default 256: requests that may wait for `min_seq` at once; more
+    /// are refused with 503 `too_many_waiters`.
+    pub min_seq_waiters: usize,
+    /// `PROJECTOR`, default on: apply the event stream in this instance. Off, the instance
+    /// serves queries from models another instance keeps up to date.
+    pub projector: bool,
     /// `OUTBOX_RELAY`, default on: publish the outbox to the NOTIFY stream.
     pub relay_outbox: bool,
     /// `EXPORT_MAX_CONCURRENT`, default 4: exports running at once; each CSV export holds a
@@ -91,8 +101,20 @@ impl Settings {
                 })?
             }
         };
+        let http = env.http()?;
+        let min_seq_wait = Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?);
+        if min_seq_wait >= http.request_timeout {
+            // The request's deadline would end the wait first, as a 408 instead of a 503.
+            return Err(ConfigError {
+                var: "MIN_SEQ_WAIT_MS",
+                value: min_seq_wait.as_millis().to_string(),
+                reason: format!("must be shorter than HTTP_REQUEST_TIMEOUT_MS ({})", http.request_timeout.as_millis()),
+            });
+        }
         Ok(Self {
             listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
+            admin_listen: env.socket_addr("PROJECTION_ADMIN_ADDR", "127.0.0.1:9081")?,
+            http,
             database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
             database_max_connections: positive(env, "DATABASE_MAX_CONNECTIONS", 16)?,
             schema,
@@ -107,7 +129,9 @@ impl Settings {
             working_week,
             holidays,
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
-            min_seq_wait: Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?),
+            min_seq_wait,
+            min_seq_waiters: env.parse("MIN_SEQ_WAITERS", 256)?,
+            projector: env.parse("PROJECTOR", true)?,
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
             export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),
@@ -159,5 +183,20 @@ mod tests {
             assert_eq!(settings(&[(var, "0")]).unwrap_err().var, var);
         }
         assert_eq!(settings(&[("EXPORT_MAX_CONCURRENT", "-1")]).unwrap_err().var, "EXPORT_MAX_CONCURRENT");
+    }
+
+    #[test]
+    fn defaults_work_locally() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.admin_listen.to_string(), "127.0.0.1:9081");
+        assert_eq!(s.min_seq_waiters, 256);
+        assert!(s.projector);
+    }
+
+    #[test]
+    fn a_min_seq_wait_must_end_before_the_request_deadline() {
+        let err = settings(&[("MIN_SEQ_WAIT_MS", "30000")]).unwrap_err();
+        assert_eq!(err.var, "MIN_SEQ_WAIT_MS");
+        settings(&[("MIN_SEQ_WAIT_MS", "30000"), ("HTTP_REQUEST_TIMEOUT_MS", "60000")]).unwrap();
     }
 }

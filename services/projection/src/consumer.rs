@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::db;
 use crate::metrics::ProjectionMetrics;
+use crate::read_your_writes::advance;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -70,7 +71,7 @@ impl Projector {
     /// Creates the consumer at the checkpoint and applies batches until something breaks.
     async fn consume(&self) -> Result<(), ConsumeError> {
         let checkpoint = db::checkpoint(&self.pool).await?;
-        self.applied.send_replace(checkpoint);
+        advance(&self.applied, checkpoint);
         let consumer = self.recreate_consumer(checkpoint + 1).await?;
         let messages = consumer
             .stream()
@@ -97,7 +98,7 @@ impl Projector {
             let timer = self.metrics.batch_seconds.start_timer();
             let applied = apply_batch(&self.pool, &self.event_log.subject_prefix, &incoming).await?;
             timer.observe_duration();
-            self.applied.send_replace(applied);
+            advance(&self.applied, applied);
             self.metrics.events_applied.inc_by(applied.saturating_sub(before));
             self.metrics.batch_size.observe(incoming.len() as f64);
             if let Some((pending, published)) = newest {

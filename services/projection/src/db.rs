@@ -109,10 +109,11 @@ pub async fn checkpoint(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(seq as u64)
 }
 
-/// The last sequence in the event stream.
+/// The last sequence in the event stream, in one round trip (`get_stream` fetches the
+/// stream's info afresh; a `min_seq` past the cached head asks this).
 pub async fn stream_head(jetstream: &async_nats::jetstream::Context, stream: &str) -> Result<u64, String> {
-    let mut stream = jetstream.get_stream(stream).await.map_err(|e| e.to_string())?;
-    Ok(stream.info().await.map_err(|e| e.to_string())?.state.last_sequence)
+    let stream = jetstream.get_stream(stream).await.map_err(|e| e.to_string())?;
+    Ok(stream.cached_info().state.last_sequence)
 }
 
 /// The staff directory as the read model has it: who may act in which role (see

@@ -3,7 +3,7 @@
 //!
 //! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
 //! batch) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
-//! [`routes`] serve the models; [`relay`] publishes the outbox; [`rebuild`] replays it all;
+//! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox; [`rebuild`] replays it all;
 //! [`audit`], [`verify`] and [`audit_routes`] serve auditors straight from the log.
 
 pub mod apply;
@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod params;
 pub mod project;
 pub mod queries;
+pub mod read_your_writes;
 pub mod rebuild;
 pub mod relay;
 pub mod reports;

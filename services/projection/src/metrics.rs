@@ -1,8 +1,37 @@
-//! The projection's Prometheus metrics (besides HTTP, see shared::http::observe).
+//! The projection's Prometheus metrics (besides HTTP, see shared::http::observe), served on
+//! the admin address only.
 
 use std::sync::Arc;
 
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use ehelpdesk_shared::http::ApiError;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+
+use crate::state::AppState;
+
+/// What only operators reach, on the admin address: the metrics.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound("not_found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// Prometheus metrics (text exposition format). A rebuild runs as a process of its own; its
+/// progress is read from its scratch schema's checkpoint at scrape time.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let sql = format!(
+        "SELECT last_sequence FROM \"{}_rebuild\".projection_checkpoint WHERE name = 'main'",
+        state.settings.schema
+    );
+    let progress: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_optional(&state.pool).await.ok().flatten();
+    state.metrics.rebuild_applied.set(progress.unwrap_or(0));
+    ehelpdesk_shared::http::observe::render(&state.registry)
+}
 
 pub struct ProjectionMetrics {
     pub events_applied: IntCounter,
@@ -17,6 +46,8 @@ pub struct ProjectionMetrics {
     pub outbox_published: IntCounter,
     /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
     pub rebuild_applied: IntGauge,
+    /// Requests waiting for their `min_seq` now.
+    pub min_seq_waiters: IntGauge,
 }
 
 impl ProjectionMetrics {
@@ -53,6 +84,8 @@ impl ProjectionMetrics {
                 "Events a running rebuild has applied so far (0 when none runs)",
             )
             .expect("valid metric"),
+            min_seq_waiters: IntGauge::new("ehelpdesk_min_seq_waiters", "Requests waiting for their min_seq now")
+                .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
@@ -63,6 +96,7 @@ impl ProjectionMetrics {
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
             Box::new(metrics.rebuild_applied.clone()),
+            Box::new(metrics.min_seq_waiters.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }

@@ -120,6 +120,13 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
         sqlx::query(AssertSqlSafe(format!("ALTER SCHEMA \"{live}\" RENAME TO \"{old}\""))).execute(&mut *tx).await?;
     }
     sqlx::query(AssertSqlSafe(format!("ALTER SCHEMA \"{fresh}\" RENAME TO \"{live}\""))).execute(&mut *tx).await?;
+    // The swap's last events were notified under the scratch schema's name: tell the live
+    // models' waiters where they stand now.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(crate::read_your_writes::checkpoint_channel(live))
+        .bind(applied.to_string())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     pool.close().await;
     if live_exists {

@@ -24,7 +24,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ehelpdesk_shared::http::observe::healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(crate::openapi::serve))
-        .route("/metrics", get(metrics))
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/badge", get(badge))
         .route("/v1/triage", get(triage))
@@ -42,19 +41,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
-}
-
-/// Prometheus metrics (text exposition format). A rebuild runs as a process of its own; its
-/// progress is read from its scratch schema's checkpoint at scrape time.
-async fn metrics(State(state): State<AppState>) -> axum::response::Response {
-    let sql = format!(
-        "SELECT last_sequence FROM \"{}_rebuild\".projection_checkpoint WHERE name = 'main'",
-        state.settings.schema
-    );
-    let progress: Option<i64> =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_optional(&state.pool).await.ok().flatten();
-    state.metrics.rebuild_applied.set(progress.unwrap_or(0));
-    ehelpdesk_shared::http::observe::render(&state.registry)
 }
 
 fn forbidden(actor: &Actor, action: &'static str) -> ApiError {

@@ -11,11 +11,13 @@ use tokio::sync::watch;
 
 use ehelpdesk_shared::http::extract::Authenticator;
 
-use ehelpdesk_shared::http::observe::{HttpMetrics, observe};
+use ehelpdesk_shared::http::observe::HttpMetrics;
+use ehelpdesk_shared::http::serve::{self, HttpSettings};
 
 use crate::configuration::Settings;
 use crate::consumer::Projector;
 use crate::metrics::ProjectionMetrics;
+use crate::read_your_writes::{ReadYourWrites, follow_checkpoints};
 use crate::relay::Relay;
 use crate::routes;
 use crate::state::AppState;
@@ -35,9 +37,14 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    admin_listener: TcpListener,
+    admin_router: Router,
+    http: HttpSettings,
     state: AppState,
-    projector: Projector,
+    projector: Option<Projector>,
     relay: Option<Relay>,
+    /// Fed by the projector here and by other instances' checkpoint notifications.
+    applied: watch::Sender<u64>,
 }
 
 impl Application {
@@ -57,15 +64,15 @@ impl Application {
         let registry = prometheus::Registry::new();
         let metrics = ProjectionMetrics::register(&registry);
         let http_metrics = HttpMetrics::register(&registry);
-        let projector = Projector {
+        let projector = settings.projector.then(|| Projector {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
             event_log: settings.event_log.clone(),
             consumer: settings.consumer.clone(),
             batch_size: settings.batch_size,
-            applied: applied_tx,
+            applied: applied_tx.clone(),
             metrics: metrics.clone(),
-        };
+        });
         let relay = settings.relay_outbox.then(|| Relay {
             pool: pool.clone(),
             jetstream: jetstream.clone(),
@@ -76,7 +83,17 @@ impl Application {
             .await
             .map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
+        let admin_listener = TcpListener::bind(settings.admin_listen).await?;
+        let http = settings.http.clone();
         let working_days = Arc::new(crate::db::working_days(&settings.working_week, &settings.holidays));
+        let read_your_writes = ReadYourWrites::new(
+            jetstream.clone(),
+            settings.event_log.stream.clone(),
+            applied_rx.clone(),
+            settings.min_seq_wait,
+            settings.min_seq_waiters,
+            metrics.min_seq_waiters.clone(),
+        );
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -88,13 +105,20 @@ impl Application {
             metrics,
             reports: Default::default(),
             working_days,
+            read_your_writes,
         };
-        let router = observe(routes::router(state.clone()), http_metrics);
-        Ok(Self { listener, router, state, projector, relay })
+        let router = serve::wrap(routes::router(state.clone()), http_metrics.clone(), &http);
+        let admin_router = serve::wrap(crate::metrics::admin_router(state.clone()), http_metrics, &http);
+        Ok(Self { listener, router, admin_listener, admin_router, http, state, projector, relay, applied: applied_tx })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin_listener.local_addr()
     }
 
     pub fn state(&self) -> &AppState {
@@ -107,13 +131,23 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr()?, admin = %self.admin_addr()?, "projection service listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let projector = tokio::spawn(self.projector.clone().run(stop_rx.clone()));
+        let projector = self.projector.map(|projector| tokio::spawn(projector.run(stop_rx.clone())));
+        let follower = tokio::spawn(follow_checkpoints(
+            self.state.pool.clone(),
+            self.state.settings.schema.clone(),
+            self.applied,
+            stop_rx.clone(),
+        ));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.state.applied.clone(), stop_rx)));
-        tracing::info!(addr = %self.listener.local_addr()?, "projection service listening");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let servers = vec![(self.listener, self.router), (self.admin_listener, self.admin_router)];
+        let served = serve::serve(servers, &self.http, shutdown).await;
         let _ = stop_tx.send(true);
-        let _ = projector.await;
+        if let Some(projector) = projector {
+            let _ = projector.await;
+        }
+        let _ = follower.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

@@ -1,7 +1,6 @@
 //! What every query handler can reach.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::FromRef;
 use ehelpdesk_shared::http::ApiError;
@@ -10,7 +9,6 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::configuration::Settings;
-use crate::db;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +26,7 @@ pub struct AppState {
     pub reports: Arc<crate::reports::Reports>,
     /// The working-day calendar list rows are aged against.
     pub working_days: Arc<crate::calendar::WorkingDays>,
+    pub read_your_writes: Arc<crate::read_your_writes::ReadYourWrites>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -42,26 +41,12 @@ impl AppState {
         crate::queries::Aging { today: crate::queries::today_in_malaysia(), calendar: &self.working_days }
     }
 
-    /// Read-your-writes: waits until stream sequence `wanted` is in the read models, at
-    /// most `MIN_SEQ_WAIT_MS`, then answers 503 with Retry-After.
+    /// Read-your-writes: waits until stream sequence `wanted` is in the read models
+    /// (see [`crate::read_your_writes`]).
     pub async fn wait_for(&self, wanted: Option<u64>) -> Result<(), ApiError> {
-        let Some(wanted) = wanted else { return Ok(()) };
-        let deadline = Instant::now() + self.settings.min_seq_wait;
-        let mut applied_here = self.applied.clone();
-        loop {
-            if *applied_here.borrow() >= wanted {
-                return Ok(());
-            }
-            let applied = db::checkpoint(&self.pool).await.map_err(database_error)?;
-            if applied >= wanted {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ApiError::ProjectionBehind { wanted, applied });
-            }
-            let pause = (deadline - now).min(std::time::Duration::from_millis(25));
-            let _ = tokio::time::timeout(pause, applied_here.changed()).await;
+        match wanted {
+            None => Ok(()),
+            Some(wanted) => self.read_your_writes.wait_for(wanted).await,
         }
     }
 }

@@ -1,8 +1,10 @@
-//! HTTP conventions both services follow: one error type answered as problem+json, and
-//! extractors that reject bad requests the same way.
+//! HTTP conventions both services follow: one error type answered as problem+json,
+//! extractors that reject bad requests the same way, what each request leaves behind
+//! (ids, spans, metrics), and how routers are served (deadlines, limits).
 
 pub mod extract;
 pub mod observe;
 pub mod problem;
+pub mod serve;
 
 pub use problem::{ApiError, Problem};

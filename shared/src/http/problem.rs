@@ -46,8 +46,23 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the read-model database is unavailable: {0}")]
     DatabaseUnavailable(String),
-    #[error("the projection has not yet applied stream sequence {wanted} (applied: {applied}); try again")]
+    #[error(
+        "Unjuran belum sampai ke jujukan {wanted} (sudah: {applied}); cuba lagi / \
+         the projection has not yet applied stream sequence {wanted} (applied: {applied}); try again"
+    )]
     ProjectionBehind { wanted: u64, applied: u64 },
+    #[error(
+        "Jujukan {wanted} belum ditulis ke log peristiwa (terakhir: {head}) / \
+         stream sequence {wanted} has not been written to the event log (last: {head})"
+    )]
+    MinSeqNotWritten { wanted: u64, head: u64 },
+    #[error(
+        "Terlalu banyak permintaan sedang menunggu unjuran; cuba lagi / \
+         too many requests are waiting for the projection; try again"
+    )]
+    TooManyWaiters,
+    #[error("Permintaan mengambil masa terlalu lama / the request took too long")]
+    RequestTimeout,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -77,7 +92,8 @@ impl ApiError {
             ApiError::Field(_) | ApiError::UnprocessableBody(_) | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::MinSeqNotWritten { .. } => StatusCode::BAD_REQUEST,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthenticated(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -86,14 +102,15 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooContended => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable(_) | ApiError::ProjectionBehind { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::DatabaseUnavailable(_)
+            | ApiError::ProjectionBehind { .. }
+            | ApiError::TooManyWaiters => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::Domain(e) => e.code(),
             ApiError::Field(e) => e.code,
@@ -113,8 +130,17 @@ impl ApiError {
             ApiError::Unavailable(_) => "event_log_unavailable",
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
             ApiError::ProjectionBehind { .. } => "projection_behind",
+            ApiError::MinSeqNotWritten { .. } => "min_seq_not_written",
+            ApiError::TooManyWaiters => "too_many_waiters",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
+    }
+
+    /// Answers that say "wait a moment", not "something is broken": no error log, a short
+    /// Retry-After.
+    fn is_waiting(&self) -> bool {
+        matches!(self, ApiError::ProjectionBehind { .. } | ApiError::TooManyWaiters)
     }
 
     fn field(&self) -> Option<String> {
@@ -149,10 +175,15 @@ impl ApiError {
     }
 }
 
+/// The `code` of a problem answer, left on the response for the HTTP metrics: alerts tell
+/// "the database is unreachable" from "the projection is behind", both 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, ApiError::ProjectionBehind { .. }) {
+        if status.is_server_error() && !self.is_waiting() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         } else {
             tracing::info!(code = self.code(), status = status.as_u16(), "request refused");
@@ -174,9 +205,14 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, value);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            let seconds = if matches!(self, ApiError::ProjectionBehind { .. }) { "1" } else { "5" };
+            let seconds = if self.is_waiting() { "1" } else { "5" };
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
+        if let ApiError::RequestTimeout = self {
+            // What is left of a slow request may still be arriving: the connection goes.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response.extensions_mut().insert(ProblemCode(self.code()));
         response
     }
 }

@@ -45,12 +45,20 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     ehelpdesk_shared::http::observe::render(&state.registry)
 }
 
+/// What only operators reach, on the admin address: the metrics.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound("not_found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ehelpdesk_shared::http::observe::healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::serve))
-        .route("/metrics", get(metrics))
         .route("/v1/categories", get(list_categories))
         .route("/v1/complaints", post(log_complaint))
         .route("/v1/complaints/{id}", get(get_complaint))
