@@ -118,11 +118,15 @@ impl StaffStandings {
             return Ok(standing.clone());
         }
         let standing = (self.lookup)(id.clone()).await?;
-        let mut entries = self.entries();
-        if entries.len() >= CACHE_CAPACITY {
-            entries.clear();
+        // "Not registered" is never kept: someone registered a moment ago must not be
+        // turned away for the rest of the window.
+        if let Some(found) = &standing {
+            let mut entries = self.entries();
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(id.clone(), (Instant::now(), Some(found.clone())));
         }
-        entries.insert(id.clone(), (Instant::now(), standing.clone()));
         Ok(standing)
     }
 

@@ -176,3 +176,22 @@ async fn tokens_with_unsafe_names_or_endless_lives_are_refused() {
         token_request(&s.projection, "/v1/complaints", &token).await.assert_problem(401, "invalid_token");
     }
 }
+
+/// Both services judge staff by the log itself: a query instance whose read models lag (here:
+/// one that never applies) still admits a PIC registered a moment ago, and refuses one
+/// deactivated a moment ago.
+#[tokio::test]
+async fn the_query_side_judges_staff_by_the_log_not_by_its_lagging_read_model() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    let mut settings = projection_settings(&log.config, &db);
+    settings.projector = false;
+    let lagging = ProjectionApp::spawn(settings).await;
+    command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
+    let inbox = lagging.get("/v1/inbox", &PIC).await;
+    assert_eq!(inbox.assert_ok(200)["badge"], 0, "admitted; the read model itself knows nothing yet");
+    let deactivation = format!("/v1/staff/{}/deactivation", PIC.id);
+    command.post(&deactivation, &ADMIN, &json!({"reason": "Bertukar"})).await.assert_ok(200);
+    lagging.get("/v1/inbox", &PIC).await.assert_problem(403, "staff_inactive");
+}

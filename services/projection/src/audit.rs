@@ -8,6 +8,8 @@ use ehelpdesk_shared::actor::Actor;
 use ehelpdesk_shared::aggregate::{Aggregate, DomainEvent, Recorded};
 use ehelpdesk_shared::config::EventLogConfig;
 use ehelpdesk_shared::envelope;
+use ehelpdesk_shared::http::ApiError;
+use ehelpdesk_shared::staff::StaffMember;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -112,4 +114,24 @@ impl<A: Aggregate> History<A> {
         }
         Ok((state, last))
     }
+}
+
+/// The staff directory as the log has it now, the source both services judge staff by (see
+/// `ehelpdesk_shared::access`): not the read model, which may lag a registration the caller
+/// just saw succeed.
+pub fn staff_lookup(
+    jetstream: async_nats::jetstream::Context,
+    log: EventLogConfig,
+) -> ehelpdesk_shared::access::Lookup {
+    std::sync::Arc::new(move |id| {
+        let (jetstream, log) = (jetstream.clone(), log.clone());
+        Box::pin(async move {
+            let history = read_history::<StaffMember>(&jetstream, &log, &id).await.map_err(|e| match e {
+                AuditError::Nats(reason) => ApiError::Unavailable(reason),
+                unreadable => ApiError::Internal(unreadable.to_string()),
+            })?;
+            let member = StaffMember::fold(&id, &history.events).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(member.map(|m| m.standing()))
+        })
+    })
 }

@@ -115,25 +115,3 @@ pub async fn stream_head(jetstream: &async_nats::jetstream::Context, stream: &st
     let stream = jetstream.get_stream(stream).await.map_err(|e| e.to_string())?;
     Ok(stream.cached_info().state.last_sequence)
 }
-
-/// The staff directory as the read model has it: who may act in which role (see
-/// `ehelpdesk_shared::access`). A database fault is a 503, never a refusal.
-pub fn staff_lookup(pool: PgPool) -> ehelpdesk_shared::access::Lookup {
-    use ehelpdesk_shared::access::Standing;
-    std::sync::Arc::new(move |id| {
-        let pool = pool.clone();
-        Box::pin(async move {
-            let row: Option<(Vec<String>, bool, String)> =
-                sqlx::query_as("SELECT roles, active, name FROM staff WHERE staff_id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(crate::state::database_error)?;
-            Ok(row.map(|(roles, active, name)| Standing {
-                roles: roles.iter().filter_map(|r| r.parse().ok()).collect(),
-                active,
-                name,
-            }))
-        })
-    })
-}

@@ -79,9 +79,8 @@ impl Application {
             notify: settings.notify.clone(),
             metrics: Some(metrics.clone()),
         });
-        let auth = Authenticator::from_config(&settings.auth, crate::db::staff_lookup(pool.clone()))
-            .await
-            .map_err(StartError::Auth)?;
+        let staff = crate::audit::staff_lookup(jetstream.clone(), settings.event_log.clone());
+        let auth = Authenticator::from_config(&settings.auth, staff).await.map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
         let admin_listener = TcpListener::bind(settings.admin_listen).await?;
         let http = settings.http.clone();
