@@ -48,6 +48,20 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
     #[error("expected stream sequence {expected} next, got {got}: the consumer must restart from the checkpoint")]
     Gap { expected: u64, got: u64 },
+    #[error("the checkpoint kept moving under the batch: the consumer must restart from the checkpoint")]
+    CheckpointMoved,
+}
+
+/// Attempts at a batch whose checkpoint moved meanwhile. One retry is what a rebuild's swap
+/// costs; more mean something else writes the checkpoint, and the consumer had better
+/// restart from it.
+const CHECKPOINT_ATTEMPTS: usize = 3;
+
+/// How one attempt at a batch ended.
+enum Attempt {
+    Committed(u64),
+    /// The checkpoint was not where the batch started from when it was written: rolled back.
+    CheckpointMoved,
 }
 
 enum Decoded {
@@ -92,12 +106,31 @@ pub async fn apply_batch_notifying_after(
     batch: &[Incoming],
     notified: u64,
 ) -> Result<u64, ApplyError> {
+    for _ in 0..CHECKPOINT_ATTEMPTS {
+        match attempt(pool, prefix, batch, notified).await? {
+            Attempt::Committed(last) => return Ok(last),
+            Attempt::CheckpointMoved => {
+                tracing::info!("the checkpoint moved under the batch (a rebuild swapped the models in); reloading");
+            }
+        }
+    }
+    Err(ApplyError::CheckpointMoved)
+}
+
+/// One transaction applying what of `batch` lies beyond the checkpoint.
+///
+/// The row lock on the checkpoint serialises writers, but it is the lock of a table a
+/// rebuild may rename away while this transaction waits for it: afterwards the statements
+/// here resolve to the swapped-in models, whose checkpoint is further on. So the checkpoint
+/// is written only if it still is where the batch started from; otherwise nothing of the
+/// batch is kept and the caller reloads.
+async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64) -> Result<Attempt, ApplyError> {
     let mut tx = pool.begin().await?;
     let done = checkpoint(&mut tx).await?;
     let todo: Vec<&Incoming> = batch.iter().filter(|m| m.sequence > done).collect();
     let Some(first) = todo.first() else {
         tx.commit().await?;
-        return Ok(done);
+        return Ok(Attempt::Committed(done));
     };
     if first.sequence != done + 1 {
         return Err(ApplyError::Gap { expected: done + 1, got: first.sequence });
@@ -201,14 +234,13 @@ pub async fn apply_batch_notifying_after(
         .await?;
     }
     let last = todo.last().map_or(done, |m| m.sequence);
-    write_batch(
-        &mut tx,
-        Rows { complaints: complaint_rows, staff: staff_rows, timeline: &timeline, outbox: &outbox },
-        last,
-    )
-    .await?;
+    let rows = Rows { complaints: complaint_rows, staff: staff_rows, timeline: &timeline, outbox: &outbox };
+    if !write_batch(&mut tx, rows, Move { from: done, to: last }).await? {
+        tx.rollback().await?;
+        return Ok(Attempt::CheckpointMoved);
+    }
     tx.commit().await?;
-    Ok(last)
+    Ok(Attempt::Committed(last))
 }
 
 /// The folded states of the batch's complaints, and of the staff its events name or its
@@ -286,14 +318,26 @@ struct Rows<'a> {
     outbox: &'a [Notification],
 }
 
+/// The checkpoint's move: from where the batch started to its last event.
+struct Move {
+    from: u64,
+    to: u64,
+}
+
 /// Every model's rows and the checkpoint in ONE statement: each round trip to PostgreSQL
-/// is a wait, and under load the waits, not the work, are what delay a batch.
+/// is a wait, and under load the waits, not the work, are what delay a batch. False when
+/// the checkpoint was no longer at `checkpoint.from` (nothing was kept of the batch then,
+/// once the caller rolls back).
 ///
 /// Models keyed by aggregate travel as a JSON array that PostgreSQL turns into records of
 /// the table's own type (every column keeps its SQL type) and replace what is there. The
 /// append-only timeline and outbox travel as typed arrays; a row already there is a replayed
 /// event's (their keys derive from the event) and is kept.
-async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u64) -> Result<(), sqlx::Error> {
+async fn write_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: Rows<'_>,
+    checkpoint: Move,
+) -> Result<bool, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
@@ -307,7 +351,8 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
                SELECT * FROM UNNEST($14::uuid[], $15::int8[], $16::uuid[], $17::text[], $18::text[], $19::text[], \
                  $20::text[], $21::text[], $22::text[], $23::text[], $24::timestamptz[], $25::text[]) \
                ON CONFLICT DO NOTHING) \
-             UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() WHERE name = 'main'",
+             UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() \
+               WHERE name = 'main' AND last_sequence = $27",
             upsert_sql("complaints", COMPLAINT_COLUMNS, "complaint_id", 1),
             upsert_sql("staff", STAFF_COLUMNS, "staff_id", 2),
         )
@@ -315,7 +360,7 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
     let (timeline, outbox) = (rows.timeline, rows.outbox);
     let steps = |f: fn(&TimelineRow) -> &str| timeline.iter().map(f).collect::<Vec<_>>();
     let notes = |f: fn(&Notification) -> &str| outbox.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(AssertSqlSafe(sql.as_str()))
+    let written = sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(serde_json::Value::Array(rows.complaints))
         .bind(serde_json::Value::Array(rows.staff))
         .bind(timeline.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
@@ -341,10 +386,12 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
         .bind(notes(|r| &r.body))
         .bind(outbox.iter().map(|r| r.created_at).collect::<Vec<_>>())
         .bind(outbox.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
-        .bind(last as i64)
+        .bind(checkpoint.to as i64)
+        .bind(checkpoint.from as i64)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    // The statement's count is its last part's: the checkpoint's update.
+    Ok(written.rows_affected() == 1)
 }
 
 /// An upsert of parameter `$param` (a JSON array of `table`'s rows) on `key`.

@@ -53,6 +53,9 @@ impl Projector {
                         Err(ConsumeError::Apply(ApplyError::Gap { expected, got })) => {
                             tracing::info!(expected, got, "consumer out of step with the checkpoint; recreating it");
                         }
+                        Err(ConsumeError::Apply(ApplyError::CheckpointMoved)) => {
+                            tracing::info!("the checkpoint moved under the projector; resuming from it");
+                        }
                         Err(e) => tracing::warn!(error = %e, ?backoff, "projection interrupted; resuming from the checkpoint"),
                         Ok(()) => {}
                     }
