@@ -243,9 +243,19 @@ async fn a_rebuild_under_load_leaves_the_live_models_exact() {
     let last = head(&log).await;
     wait_until_applied(&pool, last).await;
     println!(
-        "rebuild under load: {} events acknowledged, rebuild replayed {}",
+        "rebuild under load: {} events acknowledged; the rebuild replayed {} and held the live projection {:?} \
+         (live checkpoint {} when locked, rebuild at {} then)",
         acknowledged.len(),
-        report.last_sequence
+        report.last_sequence,
+        report.live_paused,
+        report.live_checkpoint_at_swap,
+        report.caught_up_before_swap,
+    );
+    // While the live projector is paused the rebuild applies only what the live models had
+    // reached (the swap must not chase the stream's head with the lock held).
+    assert!(
+        report.last_sequence <= report.caught_up_before_swap.max(report.live_checkpoint_at_swap),
+        "the swap applied events past the live checkpoint while holding it: {report:?}"
     );
 
     let backwards: Vec<(u64, u64)> = samples.windows(2).filter(|w| w[1] < w[0]).map(|w| (w[0], w[1])).collect();

@@ -20,10 +20,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rebuild" => {
             let report = ehelpdesk_projection::rebuild::rebuild(&settings, |p| eprintln!("rebuild: {p}")).await?;
             println!(
-                "rebuilt {} events in {:.1} s ({:.0} events/s); read models swapped in",
+                "rebuilt {} events in {:.1} s ({:.0} events/s); read models swapped in, the live projection paused \
+                 {} ms for it",
                 report.events,
                 report.elapsed.as_secs_f64(),
-                report.events_per_second()
+                report.events_per_second(),
+                report.live_paused.as_millis()
             );
         }
         "verify" => {
