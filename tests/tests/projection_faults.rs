@@ -272,3 +272,45 @@ async fn a_rebuild_under_load_leaves_the_live_models_exact() {
     assert_eq!(verified.checkpoint, last);
     projection.stop().await;
 }
+
+/// An event the domain refuses (a second ComplaintLogged) in the middle of a batch: it is
+/// recorded and skipped, and the complaint's state before it carries on to the batch's
+/// later events and into the row.
+#[tokio::test]
+async fn a_refused_event_does_not_lose_its_complaint_for_the_rest_of_the_batch() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    register_staff(&command).await;
+    let id = file(&command, "Aduan dengan peristiwa berganda").await;
+    command.post(&format!("/v1/complaints/{id}/assignment"), &ADMIN, &json!({"pic_id": PIC.id})).await.assert_ok(200);
+    let mut events = incoming(&log).await;
+    let logged = events.iter().position(|m| m.subject.ends_with(&id)).unwrap();
+    // The same ComplaintLogged again, right after the first.
+    let again = events[logged].clone();
+    events.insert(logged + 1, again);
+    for (i, m) in events.iter_mut().enumerate() {
+        m.sequence = i as u64 + 1;
+    }
+    let pool = db.read_models().await;
+    let settings = projection_settings(&log.config, &db);
+    ehelpdesk_projection::db::prepare(&pool, "readmodel", &settings.working_week, &settings.holidays).await.unwrap();
+
+    let last = apply_batch(&pool, &log.config.subject_prefix, &events).await.unwrap();
+
+    assert_eq!(last, events.len() as u64);
+    let skipped: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM skipped_events").fetch_all(&pool).await.unwrap();
+    assert_eq!(skipped, [logged as i64 + 2], "only the second ComplaintLogged is skipped");
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM complaints WHERE complaint_id = $1::uuid")
+        .bind(&id)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("assigned"), "the assignment after the refused event applies");
+    let steps: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline WHERE complaint_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(steps, 2);
+}

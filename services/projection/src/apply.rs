@@ -175,7 +175,9 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
     let mut skipped: Vec<(u64, &str, String)> = vec![];
     for (sequence, subject, traceparent, d) in decoded {
         match d {
-            Decoded::Complaint(id, recorded) => match Complaint::apply(complaints.remove(&id), &id, &recorded) {
+            // Applied to a copy: a refused event must leave the state as it was for the batch's
+            // later events and for the row.
+            Decoded::Complaint(id, recorded) => match Complaint::apply(complaints.get(&id).cloned(), &id, &recorded) {
                 Ok(after) => {
                     // The event's work joins the trace of the request that wrote it.
                     let span = tracing::info_span!("apply_event", sequence, event_type = recorded.event.event_type());
@@ -201,7 +203,7 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
                     skipped.push((sequence, subject, format!("bad staff id `{id}`")));
                     continue;
                 };
-                match StaffMember::apply(staff.remove(&id), &staff_id, &recorded) {
+                match StaffMember::apply(staff.get(&id).cloned(), &staff_id, &recorded) {
                     Ok(after) => {
                         staff.insert(id.clone(), after);
                         touched_staff.insert(id, sequence);
