@@ -86,6 +86,19 @@ impl TestEventLog {
         }
     }
 
+    /// The events among `messages`: without the complaint numbers' claims the command
+    /// service also writes to the log.
+    pub async fn events(&self) -> Vec<(String, async_nats::HeaderMap, Value)> {
+        let mut messages = self.messages().await;
+        messages.retain(|(subject, _, _)| self.config.parse_number_claim(subject).is_none());
+        messages
+    }
+
+    pub async fn event_count(&self) -> u64 {
+        self.events().await.len() as u64
+    }
+
+    /// Every message in the stream: events and number claims.
     pub async fn message_count(&self) -> u64 {
         let js = self.jetstream().await;
         let mut stream = js.get_stream(&self.config.stream).await.expect("stream exists");

@@ -185,7 +185,7 @@ async fn writes_are_rate_limited_per_person() {
     let other =
         app.post("/v1/complaints", &OTHER_COMPLAINANT, &complaint(&OTHER_COMPLAINANT, "AC", "Aduan lain")).await;
     other.assert_ok(201);
-    assert_eq!(log.message_count().await, 4, "refused writes wrote nothing");
+    assert_eq!(log.event_count().await, 4, "refused writes wrote nothing");
 }
 
 #[tokio::test]

@@ -67,6 +67,9 @@ enum Attempt {
 enum Decoded {
     Complaint(Uuid, Recorded<ComplaintEvent>),
     Staff(String, Recorded<StaffEvent>),
+    /// A complaint number's claim (see the command service's `numbers`): in the log so a
+    /// number is never given twice, nothing for the read models.
+    NumberClaim,
     Skipped(String),
 }
 
@@ -81,6 +84,7 @@ fn decode(prefix: &str, message: &Incoming) -> Decoded {
             Ok(d) => Decoded::Staff(d.id.to_string(), d.recorded),
             Err(e) => Decoded::Skipped(e.to_string()),
         },
+        Some((ehelpdesk_shared::config::NUMBER_CLAIMS, _)) => Decoded::NumberClaim,
         _ => Decoded::Skipped(format!("subject `{}` is not a complaint or staff subject", message.subject)),
     }
 }
@@ -162,7 +166,7 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
                 }
                 _ => {}
             },
-            Decoded::Skipped(_) => {}
+            Decoded::NumberClaim | Decoded::Skipped(_) => {}
         }
     }
     let staff_ids: Vec<String> = staff_ids.into_iter().collect();
@@ -211,6 +215,7 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
                     Err(e) => skipped.push((sequence, subject, e.to_string())),
                 }
             }
+            Decoded::NumberClaim => {}
             Decoded::Skipped(reason) => {
                 tracing::warn!(sequence, subject, %reason, "skipping an event the projection cannot read");
                 skipped.push((sequence, subject, reason));
