@@ -314,3 +314,76 @@ async fn a_refused_event_does_not_lose_its_complaint_for_the_rest_of_the_batch()
         .unwrap();
     assert_eq!(steps, 2);
 }
+
+/// Publishes `payload` (a stored event, changed by `edit`) as the event of a new complaint.
+async fn publish_edited(log: &TestEventLog, payload: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> u64 {
+    let mut event: serde_json::Value = serde_json::from_slice(payload).unwrap();
+    let id = uuid::Uuid::now_v7();
+    event["complaint_id"] = json!(id);
+    edit(&mut event);
+    let js = log.jetstream().await;
+    let subject = format!("{}.complaint.{id}", log.config.subject_prefix);
+    js.publish(subject, event.to_string().into()).await.unwrap().await.unwrap().sequence
+}
+
+/// Events the read models cannot take (a number given twice, a NUL PostgreSQL refuses in
+/// text) stop nothing: each is narrowed down, recorded in `skipped_events` with its
+/// SQLSTATE, the projection carries on, a metric counts them, and a rebuild gets past them
+/// the same way.
+#[tokio::test]
+async fn events_the_read_models_cannot_take_are_recorded_and_skipped() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    register_staff(&command).await;
+    let settings = projection_settings(&log.config, &db);
+    let projection = ProjectionApp::spawn(settings.clone()).await;
+    let first = file(&command, "Aduan yang asal").await;
+    let events = incoming(&log).await;
+    let logged = events.iter().find(|m| m.subject.ends_with(&first)).unwrap().payload.clone();
+    let duplicate = publish_edited(&log, &logged, |_| {}).await;
+    let nul = publish_edited(&log, &logged, |e| {
+        e["data"]["number"] = json!("ADU-1999-000001");
+        e["data"]["title"] = json!("Tajuk\u{0}rosak");
+    })
+    .await;
+    for i in 0..3 {
+        file(&command, &format!("Aduan selepas yang rosak {i}")).await;
+    }
+    let pool = db.read_models().await;
+    wait_until_applied(&pool, head(&log).await).await;
+
+    let skipped: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT sequence, kind, sqlstate FROM skipped_events ORDER BY sequence")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        skipped,
+        [
+            (duplicate as i64, "data_error".to_owned(), Some("23505".to_owned())),
+            (nul as i64, "data_error".to_owned(), Some("22P05".to_owned())),
+        ]
+    );
+    let complaints: i64 = sqlx::query_scalar("SELECT count(*) FROM complaints").fetch_one(&pool).await.unwrap();
+    assert_eq!(complaints, 4, "the first and the three after");
+    let mut skipped_metric = 0.0;
+    for _ in 0..100 {
+        let text = command.http.get(projection.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        skipped_metric = text
+            .lines()
+            .find(|l| l.starts_with("ehelpdesk_projection_skipped_events{kind=\"data_error\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0);
+        if skipped_metric >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(skipped_metric, 2.0);
+
+    let live = dump(&pool).await;
+    ehelpdesk_projection::rebuild::rebuild(&settings, |_| {}).await.expect("a rebuild gets past them too");
+    assert_eq!(dump(&pool).await, live);
+    projection.stop().await;
+}

@@ -15,6 +15,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::project::{self, Notification, TimelineRow};
+use crate::skipped::{self, Kind, Skip};
 
 /// One message from the stream.
 #[derive(Debug, Clone)]
@@ -104,12 +105,43 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
 
 /// The same, writing notifications only for events after `notified` (a rebuild keeps the
 /// live outbox for the events the live models already reached).
+///
+/// When PostgreSQL refuses the batch as data (see `skipped::data_error_state`), retrying
+/// would fail the same way for ever: the batch is halved until the refused event is alone,
+/// which is recorded in `skipped_events` and passed; the rest applies. Other errors go back
+/// to the caller, whose retry may pass.
 pub async fn apply_batch_notifying_after(
     pool: &PgPool,
     prefix: &str,
     batch: &[Incoming],
     notified: u64,
 ) -> Result<u64, ApplyError> {
+    match apply_whole(pool, prefix, batch, notified).await {
+        Err(e) if skipped::data_error_state(&e).is_some() => narrow(pool, prefix, batch, notified, e).await,
+        outcome => outcome,
+    }
+}
+
+/// Halves `batch` (which PostgreSQL refused with `error`) down to the refused event.
+fn narrow<'a>(
+    pool: &'a PgPool,
+    prefix: &'a str,
+    batch: &'a [Incoming],
+    notified: u64,
+    error: ApplyError,
+) -> futures::future::BoxFuture<'a, Result<u64, ApplyError>> {
+    Box::pin(async move {
+        if let [alone] = batch {
+            return skipped::skip_alone(pool, alone, &error).await;
+        }
+        let (first, second) = batch.split_at(batch.len() / 2);
+        apply_batch_notifying_after(pool, prefix, first, notified).await?;
+        apply_batch_notifying_after(pool, prefix, second, notified).await
+    })
+}
+
+/// The batch in one transaction, again while a rebuild's swap moves the checkpoint.
+async fn apply_whole(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64) -> Result<u64, ApplyError> {
     for _ in 0..CHECKPOINT_ATTEMPTS {
         match attempt(pool, prefix, batch, notified).await? {
             Attempt::Committed(last) => return Ok(last),
@@ -176,7 +208,10 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
     let mut touched_staff: HashMap<String, u64> = HashMap::new();
     let mut timeline: Vec<TimelineRow> = vec![];
     let mut outbox: Vec<Notification> = vec![];
-    let mut skipped: Vec<(u64, &str, String)> = vec![];
+    let mut skipped: Vec<Skip> = vec![];
+    let mut skip = |sequence, subject, kind, reason: String| {
+        skipped.push(Skip { sequence, subject, kind, reason, sqlstate: None });
+    };
     for (sequence, subject, traceparent, d) in decoded {
         match d {
             // Applied to a copy: a refused event must leave the state as it was for the batch's
@@ -200,11 +235,11 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
                     complaints.insert(id, after);
                     touched_complaints.insert(id, sequence);
                 }
-                Err(e) => skipped.push((sequence, subject, e.to_string())),
+                Err(e) => skip(sequence, subject, Kind::Refused, e.to_string()),
             },
             Decoded::Staff(id, recorded) => {
                 let Some(staff_id) = StaffMember::parse_id(&id) else {
-                    skipped.push((sequence, subject, format!("bad staff id `{id}`")));
+                    skip(sequence, subject, Kind::Unreadable, format!("bad staff id `{id}`"));
                     continue;
                 };
                 match StaffMember::apply(staff.get(&id).cloned(), &staff_id, &recorded) {
@@ -212,13 +247,13 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
                         staff.insert(id.clone(), after);
                         touched_staff.insert(id, sequence);
                     }
-                    Err(e) => skipped.push((sequence, subject, e.to_string())),
+                    Err(e) => skip(sequence, subject, Kind::Refused, e.to_string()),
                 }
             }
             Decoded::NumberClaim => {}
             Decoded::Skipped(reason) => {
                 tracing::warn!(sequence, subject, %reason, "skipping an event the projection cannot read");
-                skipped.push((sequence, subject, reason));
+                skip(sequence, subject, Kind::Unreadable, reason);
             }
         }
     }
@@ -229,16 +264,8 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
         .collect();
     let staff_rows: Vec<serde_json::Value> =
         touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
-    for (sequence, subject, reason) in &skipped {
-        sqlx::query(
-            "INSERT INTO skipped_events (sequence, subject, reason, recorded_at) VALUES ($1, $2, $3, now()) \
-             ON CONFLICT (sequence) DO NOTHING",
-        )
-        .bind(*sequence as i64)
-        .bind(*subject)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
+    for one in &skipped {
+        skipped::record(&mut tx, one).await?;
     }
     let last = todo.last().map_or(done, |m| m.sequence);
     let rows = Rows { complaints: complaint_rows, staff: staff_rows, timeline: &timeline, outbox: &outbox };

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::db;
 use crate::metrics::ProjectionMetrics;
+use crate::monitor::Monitor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -43,8 +44,14 @@ pub struct Projector {
 }
 
 impl Projector {
-    /// Runs until `shutdown` turns true, recovering from every NATS or database fault.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true, recovering from every NATS or database fault, with
+    /// the monitor beside it.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let monitor = Monitor { pool: self.pool.clone(), metrics: self.metrics.clone() };
+        tokio::join!(monitor.run(shutdown.clone()), self.project(shutdown));
+    }
+
+    async fn project(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
         loop {
             tokio::select! {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 pub struct ProjectionMetrics {
     pub events_applied: IntCounter,
@@ -17,6 +17,8 @@ pub struct ProjectionMetrics {
     pub outbox_published: IntCounter,
     /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
     pub rebuild_applied: IntGauge,
+    /// Rows of `skipped_events` by kind (unreadable, refused, data_error), read on a timer.
+    pub skipped_events: IntGaugeVec,
 }
 
 impl ProjectionMetrics {
@@ -53,6 +55,11 @@ impl ProjectionMetrics {
                 "Events a running rebuild has applied so far (0 when none runs)",
             )
             .expect("valid metric"),
+            skipped_events: IntGaugeVec::new(
+                Opts::new("ehelpdesk_projection_skipped_events", "Events the read models skipped, by kind"),
+                &["kind"],
+            )
+            .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
@@ -63,6 +70,7 @@ impl ProjectionMetrics {
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
             Box::new(metrics.rebuild_applied.clone()),
+            Box::new(metrics.skipped_events.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }
