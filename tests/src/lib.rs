@@ -365,6 +365,8 @@ pub fn projection_settings(
         relay_outbox: true,
         export_max_concurrent: 4,
         export_write_timeout: std::time::Duration::from_secs(30),
+        verify_max_behind: 1000,
+        verify_stall_wait: std::time::Duration::from_secs(10),
         auth: fixtures::auth_config(),
     }
 }

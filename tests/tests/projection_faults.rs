@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ehelpdesk_projection::apply::{Incoming, apply_batch};
+use ehelpdesk_projection::verify::Limits;
 use ehelpdesk_tests::fixtures::*;
 use ehelpdesk_tests::{CommandApp, ProjectionApp, TestDatabase, TestEventLog, projection_settings};
 use serde_json::json;
@@ -267,7 +268,7 @@ async fn a_rebuild_under_load_leaves_the_live_models_exact() {
     let missing: Vec<u64> = acknowledged.iter().filter(|s| !unique.contains(&(**s as i64))).copied().collect();
     assert!(missing.is_empty(), "acknowledged events missing from the read models: {missing:?}");
     let js = log.jetstream().await;
-    let verified = ehelpdesk_projection::verify::verify(&pool, &js, &log.config).await.unwrap();
+    let verified = ehelpdesk_projection::verify::verify(&pool, &js, &log.config, Limits::of(&settings)).await.unwrap();
     assert!(verified.is_clean(), "{:?}", verified.differences);
     assert_eq!(verified.checkpoint, last);
     projection.stop().await;
@@ -385,5 +386,78 @@ async fn events_the_read_models_cannot_take_are_recorded_and_skipped() {
     let live = dump(&pool).await;
     ehelpdesk_projection::rebuild::rebuild(&settings, |_| {}).await.expect("a rebuild gets past them too");
     assert_eq!(dump(&pool).await, live);
+    projection.stop().await;
+}
+
+/// `ehelpdesk-projection verify` as a process against this test's log and database.
+fn verify_process(log: &TestEventLog, db: &TestDatabase) -> (i32, String) {
+    let output = std::process::Command::new(ehelpdesk_tests::process::binary("ehelpdesk-projection"))
+        .arg("verify")
+        .envs(ehelpdesk_tests::service_env(log, db))
+        .env("RUST_LOG", "warn")
+        .env("VERIFY_STALL_SECS", "1")
+        .env("VERIFY_MAX_BEHIND", "2")
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Verify compares the models with the log up to the checkpoint; a projection that stopped
+/// short of the head must fail it too, not pass it with "0 differences".
+#[tokio::test]
+async fn verify_fails_while_the_projection_is_stuck_and_names_the_head() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    register_staff(&command).await;
+    let settings = projection_settings(&log.config, &db);
+    let projection = ProjectionApp::spawn(settings.clone()).await;
+    file(&command, "Sebelum unjuran berhenti").await;
+    let pool = db.read_models().await;
+    wait_until_applied(&pool, head(&log).await).await;
+    projection.stop().await;
+    for i in 0..3 {
+        file(&command, &format!("Semasa unjuran berhenti {i}")).await;
+    }
+    let stuck_at = checkpoint(&pool).await;
+    let head_now = head(&log).await;
+
+    let (code, out) = verify_process(&log, &db);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("stream head {head_now}")) && out.contains(&format!("checkpoint {stuck_at}")),
+        "{out}"
+    );
+    assert!(out.contains("stalled") && out.contains("behind"), "{out}");
+
+    let projection = ProjectionApp::spawn(settings).await;
+    wait_until_applied(&pool, head_now).await;
+    let (code, out) = verify_process(&log, &db);
+    assert_eq!(code, 0, "{out}");
+    projection.stop().await;
+}
+
+/// Two complaints with one number (written before numbers were claimed, or by hand) are a
+/// difference verify names, whatever the read models hold.
+#[tokio::test]
+async fn verify_names_a_number_given_to_two_complaints() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    register_staff(&command).await;
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    let first = file(&command, "Aduan yang asal").await;
+    let events = incoming(&log).await;
+    let logged = events.iter().find(|m| m.subject.ends_with(&first)).unwrap();
+    let number = serde_json::from_slice::<serde_json::Value>(&logged.payload).unwrap()["data"]["number"].clone();
+    publish_edited(&log, &logged.payload.clone(), |_| {}).await;
+    let pool = db.read_models().await;
+    wait_until_applied(&pool, head(&log).await).await;
+
+    let report = projection.get("/v1/audit/verify", &AUDITOR).await;
+    let differences = report.assert_ok(200)["differences"].as_array().unwrap().clone();
+    let about_number: Vec<_> =
+        differences.iter().filter(|d| d["what"].as_str().unwrap().contains(number.as_str().unwrap())).collect();
+    assert_eq!(about_number.len(), 2, "both complaints are named: {differences:?}");
     projection.stop().await;
 }

@@ -54,6 +54,12 @@ pub struct Settings {
     /// `EXPORT_WRITE_TIMEOUT_SECS`, default 30: an export whose client takes no data for this
     /// long is abandoned and its connection freed.
     pub export_write_timeout: Duration,
+    /// `VERIFY_MAX_BEHIND`, default 1000: `verify` fails when the read models lack more
+    /// events than this when it ends.
+    pub verify_max_behind: u64,
+    /// `VERIFY_STALL_SECS`, default 10: `verify` fails when the checkpoint, behind the
+    /// stream's head, did not move for this long (longer than the projector's 5 s back-off).
+    pub verify_stall_wait: Duration,
     pub auth: AuthConfig,
 }
 
@@ -111,6 +117,8 @@ impl Settings {
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
             export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),
+            verify_max_behind: env.parse("VERIFY_MAX_BEHIND", 1000)?,
+            verify_stall_wait: Duration::from_secs(env.parse("VERIFY_STALL_SECS", 10)?),
             auth: AuthConfig::from_env(env)?,
         })
     }
