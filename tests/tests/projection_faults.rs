@@ -461,3 +461,86 @@ async fn verify_names_a_number_given_to_two_complaints() {
     assert_eq!(about_number.len(), 2, "both complaints are named: {differences:?}");
     projection.stop().await;
 }
+
+/// One sample of the projection's `/metrics`, 0 when absent.
+async fn metric(projection: &ProjectionApp, name: &str) -> f64 {
+    let text = projection.http.get(projection.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits (bounded) until `check` holds for the projection's metrics and readiness.
+async fn wait_for_projection(
+    projection: &ProjectionApp,
+    what: &str,
+    check: impl Fn(&BTreeMap<&str, f64>, u16) -> bool,
+) {
+    let mut seen = (BTreeMap::new(), 0);
+    for _ in 0..150 {
+        let mut figures = BTreeMap::new();
+        for name in [
+            "ehelpdesk_projection_lag_events",
+            "ehelpdesk_projection_lag_seconds",
+            "ehelpdesk_projection_consecutive_failures",
+        ] {
+            figures.insert(name, metric(projection, name).await);
+        }
+        let ready = projection.get("/readyz", &ADMIN).await.status;
+        if check(&figures, ready) {
+            return;
+        }
+        seen = (figures, ready);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: never; last seen {seen:?}");
+}
+
+/// A projection whose every batch fails keeps its lag metrics moving, counts its failures,
+/// and is not ready; once the fault is gone all of it recovers.
+#[tokio::test]
+async fn a_stuck_projection_shows_in_its_lag_metrics_and_readiness() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    register_staff(&command).await;
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    file(&command, "Sebelum unjuran tersangkut").await;
+    let pool = db.read_models().await;
+    wait_until_applied(&pool, head(&log).await).await;
+    // Every batch now fails the way a lock timeout would: a transient error, retried.
+    sqlx::query(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'injected fault' USING ERRCODE = '55P03'; END $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON timeline FOR EACH STATEMENT EXECUTE FUNCTION refuse()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for i in 0..2 {
+        file(&command, &format!("Semasa unjuran tersangkut {i}")).await;
+    }
+    wait_for_projection(&projection, "lag and failures while stuck", |m, ready| {
+        m["ehelpdesk_projection_lag_events"] >= 2.0
+            && m["ehelpdesk_projection_lag_seconds"] > 0.0
+            && m["ehelpdesk_projection_consecutive_failures"] >= 3.0
+            && ready == 503
+    })
+    .await;
+    let body = projection.get("/readyz", &ADMIN).await.body;
+    assert!(body["consecutive_failures"].as_u64().is_some_and(|n| n >= 3), "{body}");
+
+    sqlx::query("DROP TRIGGER refuse ON timeline").execute(&pool).await.unwrap();
+    wait_for_projection(&projection, "recovery", |m, ready| {
+        m["ehelpdesk_projection_lag_events"] == 0.0
+            && m["ehelpdesk_projection_lag_seconds"] == 0.0
+            && m["ehelpdesk_projection_consecutive_failures"] == 0.0
+            && ready == 200
+    })
+    .await;
+    projection.stop().await;
+}

@@ -47,7 +47,12 @@ impl Projector {
     /// Runs until `shutdown` turns true, recovering from every NATS or database fault, with
     /// the monitor beside it.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let monitor = Monitor { pool: self.pool.clone(), metrics: self.metrics.clone() };
+        let monitor = Monitor {
+            pool: self.pool.clone(),
+            jetstream: self.jetstream.clone(),
+            event_log: self.event_log.clone(),
+            metrics: self.metrics.clone(),
+        };
         tokio::join!(monitor.run(shutdown.clone()), self.project(shutdown));
     }
 
@@ -63,7 +68,10 @@ impl Projector {
                         Err(ConsumeError::Apply(ApplyError::CheckpointMoved)) => {
                             tracing::info!("the checkpoint moved under the projector; resuming from it");
                         }
-                        Err(e) => tracing::warn!(error = %e, ?backoff, "projection interrupted; resuming from the checkpoint"),
+                        Err(e) => {
+                            self.metrics.consecutive_failures.inc();
+                            tracing::warn!(error = %e, ?backoff, "projection interrupted; resuming from the checkpoint");
+                        }
                         Ok(()) => {}
                     }
                 }
@@ -82,6 +90,11 @@ impl Projector {
         let checkpoint = db::checkpoint(&self.pool).await?;
         self.applied.send_replace(checkpoint);
         let consumer = self.recreate_consumer(checkpoint + 1).await?;
+        // Nothing waiting means nothing failing: after a fault with no events behind it (NATS
+        // restarted while idle) the count would otherwise wait for the next event to clear.
+        if db::stream_head(&self.jetstream, &self.event_log.stream).await.is_ok_and(|head| head <= checkpoint) {
+            self.metrics.consecutive_failures.set(0);
+        }
         let messages = consumer
             .stream()
             .max_messages_per_batch(self.batch_size)
@@ -95,12 +108,12 @@ impl Projector {
         while let Some(chunk) = chunks.next().await {
             let mut incoming = Vec::with_capacity(chunk.len());
             let mut received = Vec::with_capacity(chunk.len());
-            let mut newest = None;
+            let mut pending = 0;
             for message in chunk {
                 let message = message.map_err(|e| ConsumeError::Nats(e.to_string()))?;
                 let info = message.info().map_err(|e| ConsumeError::Nats(e.to_string()))?;
                 incoming.push(Incoming::from_message(&message, info.stream_sequence));
-                newest = Some((info.pending, info.published));
+                pending = info.pending;
                 received.push(message);
             }
             let before = *self.applied.borrow();
@@ -116,10 +129,12 @@ impl Projector {
                 .count();
             self.metrics.events_applied.inc_by(events as u64);
             self.metrics.batch_size.observe(incoming.len() as f64);
-            if let Some((pending, published)) = newest {
-                self.metrics.lag_events.set(pending as i64);
-                let behind = (chrono::Utc::now() - published).num_milliseconds().max(0);
-                self.metrics.lag_seconds.set(behind as f64 / 1000.0);
+            self.metrics.consecutive_failures.set(0);
+            // Fresher than the monitor's next look while batches flow; the monitor keeps the
+            // figures true when they stop.
+            self.metrics.lag_events.set(pending as i64);
+            if pending == 0 {
+                self.metrics.lag_seconds.set(0.0);
             }
             // Acks only after the commit: a crash before them means a redelivery, which the
             // checkpoint turns into a no-op.

@@ -11,8 +11,12 @@ pub struct ProjectionMetrics {
     pub batch_seconds: Histogram,
     /// Events in the stream the projection has not applied yet.
     pub lag_events: IntGauge,
-    /// Age of the newest applied event when it was applied, in seconds.
+    /// Age of the oldest event not yet applied, in seconds (0 when caught up).
     pub lag_seconds: Gauge,
+    /// Projection attempts that failed in a row (0 after a batch applies).
+    pub consecutive_failures: IntGauge,
+    /// How long the checkpoint has not moved while events wait, in seconds.
+    pub stalled_seconds: Gauge,
     pub outbox_pending: IntGauge,
     pub outbox_published: IntCounter,
     /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
@@ -43,7 +47,17 @@ impl ProjectionMetrics {
                 .expect("valid metric"),
             lag_seconds: Gauge::new(
                 "ehelpdesk_projection_lag_seconds",
-                "How far behind the stream head the newest applied event was when it was applied",
+                "Age of the oldest event the read models have not applied (0 when caught up)",
+            )
+            .expect("valid metric"),
+            consecutive_failures: IntGauge::new(
+                "ehelpdesk_projection_consecutive_failures",
+                "Projection attempts that failed in a row (0 after a batch applies)",
+            )
+            .expect("valid metric"),
+            stalled_seconds: Gauge::new(
+                "ehelpdesk_projection_stalled_seconds",
+                "How long the checkpoint has not moved while events wait (0 when moving or caught up)",
             )
             .expect("valid metric"),
             outbox_pending: IntGauge::new("ehelpdesk_outbox_pending", "Notifications not yet published")
@@ -67,6 +81,8 @@ impl ProjectionMetrics {
             Box::new(metrics.batch_seconds.clone()),
             Box::new(metrics.lag_events.clone()),
             Box::new(metrics.lag_seconds.clone()),
+            Box::new(metrics.consecutive_failures.clone()),
+            Box::new(metrics.stalled_seconds.clone()),
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
             Box::new(metrics.rebuild_applied.clone()),
