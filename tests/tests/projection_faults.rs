@@ -544,3 +544,60 @@ async fn a_stuck_projection_shows_in_its_lag_metrics_and_readiness() {
     .await;
     projection.stop().await;
 }
+
+/// Makes every batch fail the way a lock timeout would (a transient error, retried).
+async fn refuse_batches(pool: &sqlx::PgPool) {
+    sqlx::query(
+        "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'injected fault' USING ERRCODE = '55P03'; END $$",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON timeline FOR EACH STATEMENT EXECUTE FUNCTION refuse()")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// After a batch applies, the next interruption waits the shortest back-off again, not the
+/// longest one reached before (issue 13: 17 s to resume after a quorum loss).
+#[tokio::test]
+async fn the_back_off_starts_over_after_a_batch_applies() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    register_staff(&command).await;
+    let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
+    let pool = db.read_models().await;
+    wait_until_applied(&pool, head(&log).await).await;
+    let failures = "ehelpdesk_projection_consecutive_failures";
+    let backoff = "ehelpdesk_projection_retry_backoff_seconds";
+
+    refuse_batches(&pool).await;
+    file(&command, "Gagal berulang kali").await;
+    wait_for(&projection, failures, |n| n >= 4.0).await;
+    sqlx::query("DROP TRIGGER refuse ON timeline").execute(&pool).await.unwrap();
+    wait_until_applied(&pool, head(&log).await).await;
+    wait_for(&projection, failures, |n| n == 0.0).await;
+
+    refuse_batches(&pool).await;
+    file(&command, "Gagal sekali lagi").await;
+    wait_for(&projection, failures, |n| n >= 1.0).await;
+    assert_eq!(metric(&projection, backoff).await, 0.2, "the first wait after a success is the shortest");
+    sqlx::query("DROP TRIGGER refuse ON timeline").execute(&pool).await.unwrap();
+    projection.stop().await;
+}
+
+/// Waits (bounded) until the projection's metric `name` satisfies `check`.
+async fn wait_for(projection: &ProjectionApp, name: &str, check: impl Fn(f64) -> bool) {
+    let mut last = 0.0;
+    for _ in 0..200 {
+        last = metric(projection, name).await;
+        if check(last) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{name} never got there; last {last}");
+}

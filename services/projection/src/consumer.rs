@@ -57,7 +57,6 @@ impl Projector {
     }
 
     async fn project(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
         loop {
             tokio::select! {
                 outcome = self.consume() => {
@@ -70,6 +69,7 @@ impl Projector {
                         }
                         Err(e) => {
                             self.metrics.consecutive_failures.inc();
+                            let backoff = backoff_after(self.metrics.consecutive_failures.get());
                             tracing::warn!(error = %e, ?backoff, "projection interrupted; resuming from the checkpoint");
                         }
                         Ok(()) => {}
@@ -77,11 +77,14 @@ impl Projector {
                 }
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
+            // The failures in a row, not the failures ever, set the wait: a batch that applies
+            // sets them to 0, so one interruption after a bad hour waits 0.2 s, not 5 s.
+            let backoff = backoff_after(self.metrics.consecutive_failures.get());
+            self.metrics.retry_backoff_seconds.set(backoff.as_secs_f64());
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -170,5 +173,23 @@ impl Projector {
             })
             .await
             .map_err(|e| ConsumeError::Nats(format!("consumer {}: {e}", self.consumer)))
+    }
+}
+
+/// The wait after `failures` attempts in a row failed: 0.2 s doubling to at most 5 s. A
+/// restart that is no failure (a gap, a moved checkpoint) waits the shortest.
+fn backoff_after(failures: i64) -> Duration {
+    let doublings = failures.clamp(1, 6) as u32 - 1;
+    (Duration::from_millis(200) * 2u32.pow(doublings)).min(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_back_off_doubles_with_failures_in_a_row_up_to_5_s() {
+        let waits: Vec<u128> = [0, 1, 2, 3, 4, 5, 6, 7, 1000].iter().map(|n| backoff_after(*n).as_millis()).collect();
+        assert_eq!(waits, [200, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
     }
 }

@@ -17,6 +17,8 @@ pub struct ProjectionMetrics {
     pub consecutive_failures: IntGauge,
     /// How long the checkpoint has not moved while events wait, in seconds.
     pub stalled_seconds: Gauge,
+    /// The wait before the projector's next attempt after the last interruption, in seconds.
+    pub retry_backoff_seconds: Gauge,
     pub outbox_pending: IntGauge,
     pub outbox_published: IntCounter,
     /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
@@ -55,6 +57,11 @@ impl ProjectionMetrics {
                 "Projection attempts that failed in a row (0 after a batch applies)",
             )
             .expect("valid metric"),
+            retry_backoff_seconds: Gauge::new(
+                "ehelpdesk_projection_retry_backoff_seconds",
+                "The wait before the projector's next attempt after its last interruption",
+            )
+            .expect("valid metric"),
             stalled_seconds: Gauge::new(
                 "ehelpdesk_projection_stalled_seconds",
                 "How long the checkpoint has not moved while events wait (0 when moving or caught up)",
@@ -83,6 +90,7 @@ impl ProjectionMetrics {
             Box::new(metrics.lag_seconds.clone()),
             Box::new(metrics.consecutive_failures.clone()),
             Box::new(metrics.stalled_seconds.clone()),
+            Box::new(metrics.retry_backoff_seconds.clone()),
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
             Box::new(metrics.rebuild_applied.clone()),
