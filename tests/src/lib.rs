@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod fixtures;
+pub mod nats_cluster;
 pub mod process;
 
 use std::net::SocketAddr;
@@ -356,7 +357,7 @@ pub fn projection_settings(
         rebuild_batch_size: 100,
         notify: {
             let (stream, subject_prefix) = notify_of(event_log);
-            NotifyConfig { stream, subject_prefix }
+            NotifyConfig { stream, subject_prefix, replicas: event_log.replicas }
         },
         working_week: WorkingWeek::kelantan(),
         holidays: vec![],

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_nats::jetstream::stream::{self, StorageType};
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
 
@@ -16,6 +17,23 @@ pub struct NotifyConfig {
     pub stream: String,
     /// `NOTIFY_SUBJECT_PREFIX`, default `notify`: subjects `notify.email`, `notify.whatsapp`.
     pub subject_prefix: String,
+    /// `STREAM_REPLICAS`, as for every stream the services create.
+    pub replicas: usize,
+}
+
+impl NotifyConfig {
+    pub fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.>", self.subject_prefix)],
+            storage: StorageType::File,
+            num_replicas: self.replicas,
+            // Longer than any outage of the relay between publish and stamp.
+            duplicate_window: Duration::from_secs(600),
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -97,18 +115,20 @@ impl Settings {
                 })?
             }
         };
+        let event_log = env.event_log()?;
         Ok(Self {
             listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
             database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
             database_max_connections: positive(env, "DATABASE_MAX_CONNECTIONS", 16)?,
             schema,
-            event_log: env.event_log()?,
+            event_log: event_log.clone(),
             consumer: env.string("CONSUMER_NAME", "projection"),
             batch_size: env.parse("BATCH_SIZE", 500)?,
             rebuild_batch_size: env.parse("REBUILD_BATCH_SIZE", 2000)?,
             notify: NotifyConfig {
                 stream: env.string("NOTIFY_STREAM", "NOTIFY"),
                 subject_prefix: env.string("NOTIFY_SUBJECT_PREFIX", "notify"),
+                replicas: event_log.replicas,
             },
             working_week,
             holidays,

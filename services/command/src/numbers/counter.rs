@@ -49,8 +49,7 @@ impl Counter {
         bucket: &str,
         replicas: usize,
     ) -> Result<Self, String> {
-        jetstream
-            .create_or_update_stream(stream_config(bucket, replicas))
+        ehelpdesk_shared::streams::ensure(jetstream, stream_config(bucket, replicas))
             .await
             .map_err(|e| format!("cannot set up bucket {bucket}: {e}"))?;
         let bucket = jetstream.get_key_value(bucket).await.map_err(|e| format!("cannot open bucket {bucket}: {e}"))?;
