@@ -227,9 +227,11 @@ known_metrics = {
     "ehelpdesk_projection_batch_size_count", "ehelpdesk_projection_batch_size_sum", "ehelpdesk_projection_lag_events",
     "ehelpdesk_projection_lag_seconds", "ehelpdesk_outbox_pending", "ehelpdesk_outbox_published_total",
     "ehelpdesk_rebuild_applied_events", "ehelpdesk_min_seq_waiters",
+    "ehelpdesk_complaint_number_faults_total", "ehelpdesk_projection_skipped_events",
+    "ehelpdesk_projection_consecutive_failures", "ehelpdesk_projection_stalled_seconds",
 }
 promql_words = {"sum", "by", "rate", "or", "and", "histogram_quantile", "le", "job", "route", "status", "command",
-                "outcome", "instance", "increase", "without", "on", "max", "min", "avg", "code"}
+                "outcome", "instance", "increase", "without", "on", "max", "min", "avg", "code", "delta"}
 
 
 def metric_names(expr):

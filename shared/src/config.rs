@@ -40,7 +40,29 @@ impl EventLogConfig {
     pub fn numbers_bucket(&self) -> String {
         format!("{}_numbers", self.stream)
     }
+
+    /// The subject on which number `sequence` of `year` is claimed, in the event stream
+    /// itself: `<prefix>.number.<year>.<sequence>`.
+    pub fn number_claim_subject(&self, year: i32, sequence: u64) -> String {
+        format!("{}.{NUMBER_CLAIMS}.{year}.{sequence}", self.subject_prefix)
+    }
+
+    /// Every claim of `year`: a wildcard for "the last one claimed".
+    pub fn number_claims_of(&self, year: i32) -> String {
+        format!("{}.{NUMBER_CLAIMS}.{year}.*", self.subject_prefix)
+    }
+
+    /// (year, sequence) of a claim's subject; None for any other subject.
+    pub fn parse_number_claim(&self, subject: &str) -> Option<(i32, u64)> {
+        let rest = subject.strip_prefix(&self.subject_prefix)?.strip_prefix('.')?;
+        let (year, sequence) = rest.strip_prefix(NUMBER_CLAIMS)?.strip_prefix('.')?.split_once('.')?;
+        Some((year.parse().ok()?, sequence.parse().ok()?))
+    }
 }
+
+/// The subject kind of complaint number claims: not an aggregate's events, but a record in
+/// the append-only log that a number was given out, so that it can never be given again.
+pub const NUMBER_CLAIMS: &str = "number";
 
 /// Reads variables through `lookup`, so tests can configure without touching the process
 /// environment.
@@ -152,6 +174,17 @@ mod tests {
         assert_eq!(http.max_connections, 512);
         let short = env(&[("HTTP_HEADER_READ_TIMEOUT_MS", "250")]).http().unwrap();
         assert_eq!(short.header_read_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn number_claim_subjects_round_trip() {
+        let c = env(&[]).event_log().unwrap();
+        assert_eq!(c.number_claim_subject(2026, 123), "helpdesk.number.2026.123");
+        assert_eq!(c.parse_number_claim("helpdesk.number.2026.123"), Some((2026, 123)));
+        assert_eq!(c.number_claims_of(2026), "helpdesk.number.2026.*");
+        for other in ["helpdesk.complaint.2026.1", "helpdesk.number.x.1", "other.number.2026.1", "helpdesk.number"] {
+            assert_eq!(c.parse_number_claim(other), None, "{other}");
+        }
     }
 
     #[test]

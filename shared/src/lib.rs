@@ -9,7 +9,8 @@
 //! - [`visibility`]: who sees what of a complaint, for both services.
 //! - [`envelope`]: the JSON form of an event in the stream.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
-//! - [`config`], [`telemetry`] and [`shutdown`]: plumbing both services start and stop with.
+//! - [`config`], [`telemetry`], [`shutdown`] and [`streams`]: plumbing both services start
+//!   and stop with.
 
 pub mod access;
 pub mod actor;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod http;
 pub mod shutdown;
 pub mod staff;
+pub mod streams;
 pub mod telemetry;
 pub mod validation;
 pub mod visibility;

@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod fixtures;
+pub mod nats_cluster;
 pub mod process;
 
 use std::net::SocketAddr;
@@ -91,6 +92,19 @@ impl TestEventLog {
         }
     }
 
+    /// The events among `messages`: without the complaint numbers' claims the command
+    /// service also writes to the log.
+    pub async fn events(&self) -> Vec<(String, async_nats::HeaderMap, Value)> {
+        let mut messages = self.messages().await;
+        messages.retain(|(subject, _, _)| self.config.parse_number_claim(subject).is_none());
+        messages
+    }
+
+    pub async fn event_count(&self) -> u64 {
+        self.events().await.len() as u64
+    }
+
+    /// Every message in the stream: events and number claims.
     pub async fn message_count(&self) -> u64 {
         let js = self.jetstream().await;
         let mut stream = js.get_stream(&self.config.stream).await.expect("stream exists");
@@ -360,7 +374,7 @@ pub fn projection_settings(
         rebuild_batch_size: 100,
         notify: {
             let (stream, subject_prefix) = notify_of(event_log);
-            NotifyConfig { stream, subject_prefix }
+            NotifyConfig { stream, subject_prefix, replicas: event_log.replicas }
         },
         working_week: WorkingWeek::kelantan(),
         holidays: vec![],
@@ -371,6 +385,8 @@ pub fn projection_settings(
         relay_outbox: true,
         export_max_concurrent: 4,
         export_write_timeout: std::time::Duration::from_secs(30),
+        verify_max_behind: 1000,
+        verify_stall_wait: std::time::Duration::from_secs(10),
         auth: fixtures::auth_config(),
     }
 }

@@ -59,7 +59,7 @@ async fn a_key_reused_on_another_instance_for_another_request_is_refused_and_lea
     let next_seq = next.assert_ok(200)["stream_sequence"].as_u64().unwrap();
     assert_eq!(next_seq, first["stream_sequence"].as_u64().unwrap() + 1);
     let types: Vec<String> =
-        log.messages().await.into_iter().map(|(_, _, p)| p["type"].as_str().unwrap().into()).collect();
+        log.events().await.into_iter().map(|(_, _, p)| p["type"].as_str().unwrap().into()).collect();
     assert_eq!(
         types,
         [

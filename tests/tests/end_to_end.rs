@@ -68,7 +68,7 @@ async fn the_whole_flow_through_both_services_as_processes() {
     let mut notify = js.get_stream(log.notify().0).await.expect("NOTIFY stream");
     assert_eq!(notify.info().await.unwrap().state.messages, written);
     // And the log holds every event once: 3 staff, 10 for the closed complaint, 2 for the open one.
-    assert_eq!(log.message_count().await, 3 + 10 + 2);
+    assert_eq!(log.event_count().await, 3 + 10 + 2);
 
     assert!(projection.terminate().await.success(), "graceful shutdown");
     assert!(command.terminate().await.success(), "graceful shutdown");

@@ -182,7 +182,7 @@ async fn writes_are_rate_limited_per_person() {
     // Another person is not held back by the first one's flood.
     let other = app.post("/v1/complaints", &OTHER_COMPLAINANT, &complaint("AC", "Aduan lain")).await;
     other.assert_ok(201);
-    assert_eq!(log.message_count().await, 4, "refused writes wrote nothing");
+    assert_eq!(log.event_count().await, 4, "refused writes wrote nothing");
 }
 
 #[tokio::test]

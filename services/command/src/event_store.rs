@@ -121,11 +121,9 @@ impl EventStore {
 
     /// Creates the stream, or brings an existing one to the configured settings.
     pub async fn ensure_stream(&self) -> Result<(), StoreError> {
-        self.jetstream
-            .create_or_update_stream(self.stream_config())
+        ehelpdesk_shared::streams::ensure(&self.jetstream, self.stream_config())
             .await
-            .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(format!("cannot set up stream {}: {e}", self.config.stream)))
+            .map_err(|e| StoreError::Unavailable(format!("cannot set up the event stream: {e}")))
     }
 
     pub async fn stream_present(&self) -> Result<stream::Info, StoreError> {

@@ -54,7 +54,7 @@ impl Application {
             .await
             .map_err(std::io::Error::other)?;
         let state = AppState {
-            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics)),
+            complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics.clone())),
             staff,
             numbers: Arc::new(OnceCell::new()),
             store,
@@ -63,6 +63,7 @@ impl Application {
             limiter: WriteLimiter::new(settings.rate_limit),
             complaint_id_secret: settings.complaint_id_secret.as_str().into(),
             registry,
+            metrics: command_metrics,
         };
         // Try once in the foreground so a healthy start is ready when `build` returns.
         match tokio::time::timeout(Duration::from_secs(5), set_up(&state)).await {
@@ -125,7 +126,7 @@ fn staff_lookup(staff: Arc<Executor<StaffMember>>) -> Lookup {
 async fn set_up(state: &AppState) -> Result<(), StoreError> {
     let config = state.store.config();
     state.store.ensure_stream().await?;
-    let numbers = ComplaintNumbers::open(state.store.jetstream(), &config.numbers_bucket(), config.replicas).await?;
+    let numbers = ComplaintNumbers::open(state.store.jetstream(), config, state.metrics.number_faults.clone()).await?;
     // Another set-up may have won the race; either bucket handle is the same bucket.
     let _ = state.numbers.set(numbers);
     Ok(())

@@ -28,6 +28,7 @@ pub struct AppState {
     pub complaint_id_secret: Arc<str>,
     /// Everything `/metrics` shows.
     pub registry: prometheus::Registry,
+    pub metrics: Arc<crate::metrics::CommandMetrics>,
 }
 
 impl FromRef<AppState> for Authenticator {

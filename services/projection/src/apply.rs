@@ -15,6 +15,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::project::{self, Notification, TimelineRow};
+use crate::skipped::{self, Kind, Skip};
 
 /// One message from the stream.
 #[derive(Debug, Clone)]
@@ -48,11 +49,28 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
     #[error("expected stream sequence {expected} next, got {got}: the consumer must restart from the checkpoint")]
     Gap { expected: u64, got: u64 },
+    #[error("the checkpoint kept moving under the batch: the consumer must restart from the checkpoint")]
+    CheckpointMoved,
+}
+
+/// Attempts at a batch whose checkpoint moved meanwhile. One retry is what a rebuild's swap
+/// costs; more mean something else writes the checkpoint, and the consumer had better
+/// restart from it.
+const CHECKPOINT_ATTEMPTS: usize = 3;
+
+/// How one attempt at a batch ended.
+enum Attempt {
+    Committed(u64),
+    /// The checkpoint was not where the batch started from when it was written: rolled back.
+    CheckpointMoved,
 }
 
 enum Decoded {
     Complaint(Uuid, Recorded<ComplaintEvent>),
     Staff(String, Recorded<StaffEvent>),
+    /// A complaint number's claim (see the command service's `numbers`): in the log so a
+    /// number is never given twice, nothing for the read models.
+    NumberClaim,
     Skipped(String),
 }
 
@@ -67,6 +85,7 @@ fn decode(prefix: &str, message: &Incoming) -> Decoded {
             Ok(d) => Decoded::Staff(d.id.to_string(), d.recorded),
             Err(e) => Decoded::Skipped(e.to_string()),
         },
+        Some((ehelpdesk_shared::config::NUMBER_CLAIMS, _)) => Decoded::NumberClaim,
         _ => Decoded::Skipped(format!("subject `{}` is not a complaint or staff subject", message.subject)),
     }
 }
@@ -86,18 +105,68 @@ pub async fn apply_batch(pool: &PgPool, prefix: &str, batch: &[Incoming]) -> Res
 
 /// The same, writing notifications only for events after `notified` (a rebuild keeps the
 /// live outbox for the events the live models already reached).
+///
+/// When PostgreSQL refuses the batch as data (see `skipped::data_error_state`), retrying
+/// would fail the same way for ever: the batch is halved until the refused event is alone,
+/// which is recorded in `skipped_events` and passed; the rest applies. Other errors go back
+/// to the caller, whose retry may pass.
 pub async fn apply_batch_notifying_after(
     pool: &PgPool,
     prefix: &str,
     batch: &[Incoming],
     notified: u64,
 ) -> Result<u64, ApplyError> {
+    match apply_whole(pool, prefix, batch, notified).await {
+        Err(e) if skipped::data_error_state(&e).is_some() => narrow(pool, prefix, batch, notified, e).await,
+        outcome => outcome,
+    }
+}
+
+/// Halves `batch` (which PostgreSQL refused with `error`) down to the refused event.
+fn narrow<'a>(
+    pool: &'a PgPool,
+    prefix: &'a str,
+    batch: &'a [Incoming],
+    notified: u64,
+    error: ApplyError,
+) -> futures::future::BoxFuture<'a, Result<u64, ApplyError>> {
+    Box::pin(async move {
+        if let [alone] = batch {
+            return skipped::skip_alone(pool, alone, &error).await;
+        }
+        let (first, second) = batch.split_at(batch.len() / 2);
+        apply_batch_notifying_after(pool, prefix, first, notified).await?;
+        apply_batch_notifying_after(pool, prefix, second, notified).await
+    })
+}
+
+/// The batch in one transaction, again while a rebuild's swap moves the checkpoint.
+async fn apply_whole(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64) -> Result<u64, ApplyError> {
+    for _ in 0..CHECKPOINT_ATTEMPTS {
+        match attempt(pool, prefix, batch, notified).await? {
+            Attempt::Committed(last) => return Ok(last),
+            Attempt::CheckpointMoved => {
+                tracing::info!("the checkpoint moved under the batch (a rebuild swapped the models in); reloading");
+            }
+        }
+    }
+    Err(ApplyError::CheckpointMoved)
+}
+
+/// One transaction applying what of `batch` lies beyond the checkpoint.
+///
+/// The row lock on the checkpoint serialises writers, but it is the lock of a table a
+/// rebuild may rename away while this transaction waits for it: afterwards the statements
+/// here resolve to the swapped-in models, whose checkpoint is further on. So the checkpoint
+/// is written only if it still is where the batch started from; otherwise nothing of the
+/// batch is kept and the caller reloads.
+async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64) -> Result<Attempt, ApplyError> {
     let mut tx = pool.begin().await?;
     let done = checkpoint(&mut tx).await?;
     let todo: Vec<&Incoming> = batch.iter().filter(|m| m.sequence > done).collect();
     let Some(first) = todo.first() else {
         tx.commit().await?;
-        return Ok(done);
+        return Ok(Attempt::Committed(done));
     };
     if first.sequence != done + 1 {
         return Err(ApplyError::Gap { expected: done + 1, got: first.sequence });
@@ -129,7 +198,7 @@ pub async fn apply_batch_notifying_after(
                 }
                 _ => {}
             },
-            Decoded::Skipped(_) => {}
+            Decoded::NumberClaim | Decoded::Skipped(_) => {}
         }
     }
     let staff_ids: Vec<String> = staff_ids.into_iter().collect();
@@ -139,10 +208,15 @@ pub async fn apply_batch_notifying_after(
     let mut touched_staff: HashMap<String, u64> = HashMap::new();
     let mut timeline: Vec<TimelineRow> = vec![];
     let mut outbox: Vec<Notification> = vec![];
-    let mut skipped: Vec<(u64, &str, String)> = vec![];
+    let mut skipped: Vec<Skip> = vec![];
+    let mut skip = |sequence, subject, kind, reason: String| {
+        skipped.push(Skip { sequence, subject, kind, reason, sqlstate: None });
+    };
     for (sequence, subject, traceparent, d) in decoded {
         match d {
-            Decoded::Complaint(id, recorded) => match Complaint::apply(complaints.remove(&id), &id, &recorded) {
+            // Applied to a copy: a refused event must leave the state as it was for the batch's
+            // later events and for the row.
+            Decoded::Complaint(id, recorded) => match Complaint::apply(complaints.get(&id).cloned(), &id, &recorded) {
                 Ok(after) => {
                     // The event's work joins the trace of the request that wrote it.
                     let span = tracing::info_span!("apply_event", sequence, event_type = recorded.event.event_type());
@@ -161,24 +235,25 @@ pub async fn apply_batch_notifying_after(
                     complaints.insert(id, after);
                     touched_complaints.insert(id, sequence);
                 }
-                Err(e) => skipped.push((sequence, subject, e.to_string())),
+                Err(e) => skip(sequence, subject, Kind::Refused, e.to_string()),
             },
             Decoded::Staff(id, recorded) => {
                 let Some(staff_id) = StaffMember::parse_id(&id) else {
-                    skipped.push((sequence, subject, format!("bad staff id `{id}`")));
+                    skip(sequence, subject, Kind::Unreadable, format!("bad staff id `{id}`"));
                     continue;
                 };
-                match StaffMember::apply(staff.remove(&id), &staff_id, &recorded) {
+                match StaffMember::apply(staff.get(&id).cloned(), &staff_id, &recorded) {
                     Ok(after) => {
                         staff.insert(id.clone(), after);
                         touched_staff.insert(id, sequence);
                     }
-                    Err(e) => skipped.push((sequence, subject, e.to_string())),
+                    Err(e) => skip(sequence, subject, Kind::Refused, e.to_string()),
                 }
             }
+            Decoded::NumberClaim => {}
             Decoded::Skipped(reason) => {
                 tracing::warn!(sequence, subject, %reason, "skipping an event the projection cannot read");
-                skipped.push((sequence, subject, reason));
+                skip(sequence, subject, Kind::Unreadable, reason);
             }
         }
     }
@@ -189,26 +264,17 @@ pub async fn apply_batch_notifying_after(
         .collect();
     let staff_rows: Vec<serde_json::Value> =
         touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
-    for (sequence, subject, reason) in &skipped {
-        sqlx::query(
-            "INSERT INTO skipped_events (sequence, subject, reason, recorded_at) VALUES ($1, $2, $3, now()) \
-             ON CONFLICT (sequence) DO NOTHING",
-        )
-        .bind(*sequence as i64)
-        .bind(*subject)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
+    for one in &skipped {
+        skipped::record(&mut tx, one).await?;
     }
     let last = todo.last().map_or(done, |m| m.sequence);
-    write_batch(
-        &mut tx,
-        Rows { complaints: complaint_rows, staff: staff_rows, timeline: &timeline, outbox: &outbox },
-        last,
-    )
-    .await?;
+    let rows = Rows { complaints: complaint_rows, staff: staff_rows, timeline: &timeline, outbox: &outbox };
+    if !write_batch(&mut tx, rows, Move { from: done, to: last }).await? {
+        tx.rollback().await?;
+        return Ok(Attempt::CheckpointMoved);
+    }
     tx.commit().await?;
-    Ok(last)
+    Ok(Attempt::Committed(last))
 }
 
 /// The folded states of the batch's complaints, and of the staff its events name or its
@@ -286,16 +352,28 @@ struct Rows<'a> {
     outbox: &'a [Notification],
 }
 
+/// The checkpoint's move: from where the batch started to its last event.
+struct Move {
+    from: u64,
+    to: u64,
+}
+
 /// Every model's rows and the checkpoint in ONE statement: each round trip to PostgreSQL
 /// is a wait, and under load the waits, not the work, are what delay a batch. The new
 /// checkpoint is also notified on `<schema>_checkpoint` (delivered at commit), so instances
-/// that do not apply learn of it without polling (`read_your_writes`).
+/// that do not apply learn of it without polling (`read_your_writes`). False when the
+/// checkpoint was no longer at `checkpoint.from` (nothing was kept of the batch then, once
+/// the caller rolls back).
 ///
 /// Models keyed by aggregate travel as a JSON array that PostgreSQL turns into records of
 /// the table's own type (every column keeps its SQL type) and replace what is there. The
 /// append-only timeline and outbox travel as typed arrays; a row already there is a replayed
 /// event's (their keys derive from the event) and is kept.
-async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u64) -> Result<(), sqlx::Error> {
+async fn write_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: Rows<'_>,
+    checkpoint: Move,
+) -> Result<bool, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
@@ -310,7 +388,7 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
                  $20::text[], $21::text[], $22::text[], $23::text[], $24::timestamptz[], $25::text[]) \
                ON CONFLICT DO NOTHING), \
              checkpoint_row AS (UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() \
-               WHERE name = 'main' RETURNING last_sequence) \
+               WHERE name = 'main' AND last_sequence = $27 RETURNING last_sequence) \
              SELECT pg_notify(current_schema() || '_checkpoint', last_sequence::text) FROM checkpoint_row",
             upsert_sql("complaints", COMPLAINT_COLUMNS, "complaint_id", 1),
             upsert_sql("staff", STAFF_COLUMNS, "staff_id", 2),
@@ -319,7 +397,7 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
     let (timeline, outbox) = (rows.timeline, rows.outbox);
     let steps = |f: fn(&TimelineRow) -> &str| timeline.iter().map(f).collect::<Vec<_>>();
     let notes = |f: fn(&Notification) -> &str| outbox.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(AssertSqlSafe(sql.as_str()))
+    let written = sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(serde_json::Value::Array(rows.complaints))
         .bind(serde_json::Value::Array(rows.staff))
         .bind(timeline.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
@@ -345,10 +423,12 @@ async fn write_batch(tx: &mut Transaction<'_, Postgres>, rows: Rows<'_>, last: u
         .bind(notes(|r| &r.body))
         .bind(outbox.iter().map(|r| r.created_at).collect::<Vec<_>>())
         .bind(outbox.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
-        .bind(last as i64)
+        .bind(checkpoint.to as i64)
+        .bind(checkpoint.from as i64)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    // The statement's count is its last part's: one notify per checkpoint row updated.
+    Ok(written.rows_affected() == 1)
 }
 
 /// An upsert of parameter `$param` (a JSON array of `table`'s rows) on `key`.

@@ -165,7 +165,8 @@ pub async fn verify_read_models(
     CurrentActor(actor): CurrentActor,
 ) -> Result<Json<VerifyReport>, ApiError> {
     auditors_only(&actor)?;
-    verify(&state.pool, &state.jetstream, &state.settings.event_log).await.map(Json).map_err(|e| match e {
+    let limits = crate::verify::Limits::of(&state.settings);
+    verify(&state.pool, &state.jetstream, &state.settings.event_log, limits).await.map(Json).map_err(|e| match e {
         crate::verify::VerifyError::Nats(reason) => ApiError::Unavailable(reason),
         crate::verify::VerifyError::Database(e) => database_error(e),
     })

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_nats::jetstream::stream::{self, StorageType};
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
 use ehelpdesk_shared::http::serve::HttpSettings;
@@ -17,6 +18,23 @@ pub struct NotifyConfig {
     pub stream: String,
     /// `NOTIFY_SUBJECT_PREFIX`, default `notify`: subjects `notify.email`, `notify.whatsapp`.
     pub subject_prefix: String,
+    /// `STREAM_REPLICAS`, as for every stream the services create.
+    pub replicas: usize,
+}
+
+impl NotifyConfig {
+    pub fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.>", self.subject_prefix)],
+            storage: StorageType::File,
+            num_replicas: self.replicas,
+            // Longer than any outage of the relay between publish and stamp.
+            duplicate_window: Duration::from_secs(600),
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +82,12 @@ pub struct Settings {
     /// `EXPORT_WRITE_TIMEOUT_SECS`, default 30: an export whose client takes no data for this
     /// long is abandoned and its connection freed.
     pub export_write_timeout: Duration,
+    /// `VERIFY_MAX_BEHIND`, default 1000: `verify` fails when the read models lack more
+    /// events than this when it ends.
+    pub verify_max_behind: u64,
+    /// `VERIFY_STALL_SECS`, default 10: `verify` fails when the checkpoint, behind the
+    /// stream's head, did not move for this long (longer than the projector's 5 s back-off).
+    pub verify_stall_wait: Duration,
     pub auth: AuthConfig,
 }
 
@@ -101,6 +125,7 @@ impl Settings {
                 })?
             }
         };
+        let event_log = env.event_log()?;
         let http = env.http()?;
         let min_seq_wait = Duration::from_millis(env.parse("MIN_SEQ_WAIT_MS", 5000)?);
         if min_seq_wait >= http.request_timeout {
@@ -118,13 +143,14 @@ impl Settings {
             database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehelpdesk"),
             database_max_connections: positive(env, "DATABASE_MAX_CONNECTIONS", 16)?,
             schema,
-            event_log: env.event_log()?,
+            event_log: event_log.clone(),
             consumer: env.string("CONSUMER_NAME", "projection"),
             batch_size: env.parse("BATCH_SIZE", 500)?,
             rebuild_batch_size: env.parse("REBUILD_BATCH_SIZE", 2000)?,
             notify: NotifyConfig {
                 stream: env.string("NOTIFY_STREAM", "NOTIFY"),
                 subject_prefix: env.string("NOTIFY_SUBJECT_PREFIX", "notify"),
+                replicas: event_log.replicas,
             },
             working_week,
             holidays,
@@ -135,6 +161,8 @@ impl Settings {
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
             export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),
+            verify_max_behind: env.parse("VERIFY_MAX_BEHIND", 1000)?,
+            verify_stall_wait: Duration::from_secs(env.parse("VERIFY_STALL_SECS", 10)?),
             auth: AuthConfig::from_env(env)?,
         })
     }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use ehelpdesk_shared::http::ApiError;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::state::AppState;
 
@@ -40,14 +40,22 @@ pub struct ProjectionMetrics {
     pub batch_seconds: Histogram,
     /// Events in the stream the projection has not applied yet.
     pub lag_events: IntGauge,
-    /// Age of the newest applied event when it was applied, in seconds.
+    /// Age of the oldest event not yet applied, in seconds (0 when caught up).
     pub lag_seconds: Gauge,
+    /// Projection attempts that failed in a row (0 after a batch applies).
+    pub consecutive_failures: IntGauge,
+    /// How long the checkpoint has not moved while events wait, in seconds.
+    pub stalled_seconds: Gauge,
+    /// The wait before the projector's next attempt after the last interruption, in seconds.
+    pub retry_backoff_seconds: Gauge,
     pub outbox_pending: IntGauge,
     pub outbox_published: IntCounter,
     /// Events a running `rebuild` has applied to its scratch schema (0 when none runs).
     pub rebuild_applied: IntGauge,
     /// Requests waiting for their `min_seq` now.
     pub min_seq_waiters: IntGauge,
+    /// Rows of `skipped_events` by kind (unreadable, refused, data_error), read on a timer.
+    pub skipped_events: IntGaugeVec,
 }
 
 impl ProjectionMetrics {
@@ -72,7 +80,22 @@ impl ProjectionMetrics {
                 .expect("valid metric"),
             lag_seconds: Gauge::new(
                 "ehelpdesk_projection_lag_seconds",
-                "How far behind the stream head the newest applied event was when it was applied",
+                "Age of the oldest event the read models have not applied (0 when caught up)",
+            )
+            .expect("valid metric"),
+            consecutive_failures: IntGauge::new(
+                "ehelpdesk_projection_consecutive_failures",
+                "Projection attempts that failed in a row (0 after a batch applies)",
+            )
+            .expect("valid metric"),
+            retry_backoff_seconds: Gauge::new(
+                "ehelpdesk_projection_retry_backoff_seconds",
+                "The wait before the projector's next attempt after its last interruption",
+            )
+            .expect("valid metric"),
+            stalled_seconds: Gauge::new(
+                "ehelpdesk_projection_stalled_seconds",
+                "How long the checkpoint has not moved while events wait (0 when moving or caught up)",
             )
             .expect("valid metric"),
             outbox_pending: IntGauge::new("ehelpdesk_outbox_pending", "Notifications not yet published")
@@ -86,6 +109,11 @@ impl ProjectionMetrics {
             .expect("valid metric"),
             min_seq_waiters: IntGauge::new("ehelpdesk_min_seq_waiters", "Requests waiting for their min_seq now")
                 .expect("valid metric"),
+            skipped_events: IntGaugeVec::new(
+                Opts::new("ehelpdesk_projection_skipped_events", "Events the read models skipped, by kind"),
+                &["kind"],
+            )
+            .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
@@ -93,10 +121,14 @@ impl ProjectionMetrics {
             Box::new(metrics.batch_seconds.clone()),
             Box::new(metrics.lag_events.clone()),
             Box::new(metrics.lag_seconds.clone()),
+            Box::new(metrics.consecutive_failures.clone()),
+            Box::new(metrics.stalled_seconds.clone()),
+            Box::new(metrics.retry_backoff_seconds.clone()),
             Box::new(metrics.outbox_pending.clone()),
             Box::new(metrics.outbox_published.clone()),
             Box::new(metrics.rebuild_applied.clone()),
             Box::new(metrics.min_seq_waiters.clone()),
+            Box::new(metrics.skipped_events.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }

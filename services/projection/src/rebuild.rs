@@ -48,6 +48,12 @@ pub struct RebuildReport {
     pub events: u64,
     pub last_sequence: u64,
     pub elapsed: Duration,
+    /// How long the swap held the live checkpoint, pausing the live projector.
+    pub live_paused: Duration,
+    /// Where the live models stood when the swap locked them.
+    pub live_checkpoint_at_swap: u64,
+    /// How far the rebuild had replayed when it took the lock.
+    pub caught_up_before_swap: u64,
 }
 
 impl RebuildReport {
@@ -84,28 +90,75 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
     };
     let notified = live_checkpoint as u64;
     let replay = Replay { pool: &pool, jetstream: &jetstream, settings, notified, started };
-    let mut applied = replay.run(1, head, &mut progress).await?;
+    let applied = replay.run(1, head, &mut progress).await?;
     restore_after_bulk_load(&pool, set_aside).await?;
+    // Catching up with what arrived meanwhile happens before the swap, while the live
+    // projector keeps going: under steady load the head is never reached for good, and
+    // chasing it with the live checkpoint locked froze the live models without bound.
+    let caught_up_before_swap = replay.catch_up(applied, &mut progress).await?;
+    let swapped =
+        swap(&admin, &replay, Schemas { live, fresh: &fresh, live_exists }, caught_up_before_swap, &mut progress)
+            .await?;
+    pool.close().await;
+    if let Some(old) = &swapped.old {
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{old}\" CASCADE"))).execute(&admin).await?;
+    }
+    Ok(RebuildReport {
+        events: swapped.applied,
+        last_sequence: swapped.applied,
+        elapsed: started.elapsed(),
+        live_paused: swapped.live_paused,
+        live_checkpoint_at_swap: swapped.live_checkpoint,
+        caught_up_before_swap,
+    })
+}
 
-    // The swap: hold the live checkpoint so the live projector pauses, apply what arrived
-    // meanwhile, move the live outbox in, rename, commit.
+/// The schemas a rebuild works with.
+struct Schemas<'a> {
+    live: &'a str,
+    fresh: &'a str,
+    live_exists: bool,
+}
+
+/// What the swap did.
+struct Swapped {
+    applied: u64,
+    live_checkpoint: u64,
+    live_paused: Duration,
+    /// The old live schema, renamed away, to drop.
+    old: Option<String>,
+}
+
+/// In one transaction: hold the live checkpoint, so the live projector pauses; apply what
+/// the live models have and the rebuilt ones lack (bounded: the live checkpoint cannot move
+/// while held); move the live outbox in; rename. Events past the live checkpoint that the
+/// rebuild already applied are kept: the live projector's next batch finds the checkpoint
+/// moved, reloads and skips them (see `apply`), and their notifications are in the rebuilt
+/// outbox, which joins the live one.
+async fn swap(
+    admin: &PgPool,
+    replay: &Replay<'_>,
+    schemas: Schemas<'_>,
+    mut applied: u64,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<Swapped, RebuildError> {
+    let Schemas { live, fresh, live_exists } = schemas;
     let mut tx = admin.begin().await?;
+    let paused = Instant::now();
+    let mut live_checkpoint = 0;
     if live_exists {
-        sqlx::query(AssertSqlSafe(format!(
+        let locked: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT last_sequence FROM \"{live}\".projection_checkpoint WHERE name = 'main' FOR UPDATE"
         )))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        live_checkpoint = locked as u64;
     }
-    loop {
-        let head_now = db::stream_head(&jetstream, &settings.event_log.stream).await.map_err(RebuildError::Nats)?;
-        if applied >= head_now {
-            break;
-        }
-        applied = replay.run(applied + 1, head_now, &mut progress).await?;
+    if applied < live_checkpoint {
+        applied = replay.run(applied + 1, live_checkpoint, progress).await?;
     }
-    let old = format!("{live}_old_{}", chrono::Utc::now().timestamp());
-    if live_exists {
+    let old = live_exists.then(|| format!("{live}_old_{}", chrono::Utc::now().timestamp()));
+    if let Some(old) = &old {
         // Notifications only the rebuild wrote join the live outbox, which then moves in.
         for statement in [
             format!(
@@ -114,10 +167,10 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
             ),
             format!("DROP TABLE \"{fresh}\".notification_outbox"),
             format!("ALTER TABLE \"{live}\".notification_outbox SET SCHEMA \"{fresh}\""),
+            format!("ALTER SCHEMA \"{live}\" RENAME TO \"{old}\""),
         ] {
             sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
         }
-        sqlx::query(AssertSqlSafe(format!("ALTER SCHEMA \"{live}\" RENAME TO \"{old}\""))).execute(&mut *tx).await?;
     }
     sqlx::query(AssertSqlSafe(format!("ALTER SCHEMA \"{fresh}\" RENAME TO \"{live}\""))).execute(&mut *tx).await?;
     // The swap's last events were notified under the scratch schema's name: tell the live
@@ -128,11 +181,7 @@ pub async fn rebuild(settings: &Settings, mut progress: impl FnMut(&Progress)) -
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    pool.close().await;
-    if live_exists {
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{old}\" CASCADE"))).execute(&admin).await?;
-    }
-    Ok(RebuildReport { events: applied, last_sequence: applied, elapsed: started.elapsed() })
+    Ok(Swapped { applied, live_checkpoint, live_paused: paused.elapsed(), old })
 }
 
 async fn schema_exists(pool: &PgPool, schema: &str) -> Result<bool, sqlx::Error> {
@@ -185,8 +234,27 @@ struct Replay<'a> {
     started: Instant,
 }
 
+/// Passes at catching up before the swap: each replays what arrived during the one before,
+/// a rebuild replays far faster than commands arrive, so a few suffice; the swap applies
+/// whatever is still missing up to the live checkpoint.
+const CATCH_UP_PASSES: usize = 5;
+
 impl Replay<'_> {
-    /// Applies events `from..=to` (and whatever else arrives in the same batches).
+    /// Replays from after `applied` to the stream's head, again until nothing new arrived
+    /// meanwhile (or `CATCH_UP_PASSES` passes); returns the last sequence applied.
+    async fn catch_up(&self, mut applied: u64, progress: &mut impl FnMut(&Progress)) -> Result<u64, RebuildError> {
+        for _ in 0..CATCH_UP_PASSES {
+            let head =
+                db::stream_head(self.jetstream, &self.settings.event_log.stream).await.map_err(RebuildError::Nats)?;
+            if applied >= head {
+                break;
+            }
+            applied = self.run(applied + 1, head, progress).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies events `from..=to`, no further.
     async fn run(&self, from: u64, to: u64, progress: &mut impl FnMut(&Progress)) -> Result<u64, RebuildError> {
         let mut applied = from.saturating_sub(1);
         if applied >= to {
@@ -220,7 +288,14 @@ impl Replay<'_> {
             for message in chunk {
                 let message = message.map_err(|e| RebuildError::Nats(e.to_string()))?;
                 let info = message.info().map_err(|e| RebuildError::Nats(e.to_string()))?;
+                // The swap applies up to the live checkpoint it holds, not a batch beyond.
+                if info.stream_sequence > to {
+                    break;
+                }
                 batch.push(Incoming::from_message(&message, info.stream_sequence));
+            }
+            if batch.is_empty() {
+                break;
             }
             applied = apply_batch_notifying_after(self.pool, &settings.event_log.subject_prefix, &batch, self.notified)
                 .await?;

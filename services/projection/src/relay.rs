@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::stream::{self, StorageType};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Row};
@@ -45,19 +44,7 @@ const BATCH: i64 = 200;
 
 impl Relay {
     pub async fn ensure_stream(&self) -> Result<(), String> {
-        self.jetstream
-            .create_or_update_stream(stream::Config {
-                name: self.notify.stream.clone(),
-                subjects: vec![format!("{}.>", self.notify.subject_prefix)],
-                storage: StorageType::File,
-                // Longer than any outage of the relay between publish and stamp.
-                duplicate_window: Duration::from_secs(600),
-                max_age: Duration::from_secs(30 * 24 * 3600),
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        ehelpdesk_shared::streams::ensure(&self.jetstream, self.notify.stream_config()).await
     }
 
     /// Publishes pending rows whenever `wake` changes (a batch was applied) or every second.

@@ -440,21 +440,38 @@ pub struct Readiness {
     pub consumer_lag: Option<u64>,
     /// The stream denies deleting and purging messages, as auditors rely on.
     pub append_only: Option<bool>,
+    /// `ok`, or why this instance's projection counts as stuck (then not ready).
+    pub projection: String,
+    /// Projection attempts that failed in a row.
+    pub consecutive_failures: i64,
+    /// Age of the oldest event not yet applied, in seconds (refreshed every 2 s).
+    pub oldest_unapplied_seconds: f64,
 }
 
-/// Ready when PostgreSQL and NATS answer; the body tells how far behind the projection is.
+/// Ready when PostgreSQL and NATS answer and the projection is not stuck; the body tells how
+/// far behind it is.
 #[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let applied = crate::db::checkpoint(&state.pool).await;
+    // Each check within 1.5 s, side by side: a hung NATS or PostgreSQL must fail the probe,
+    // not hold it for the clients' 3-5 s timeouts.
+    let within = std::time::Duration::from_millis(1500);
     let nats = format!("{:?}", state.client.connection_state()).to_lowercase();
-    let info = match state.jetstream.get_stream(&state.settings.event_log.stream).await {
-        Ok(mut s) => s.info().await.ok().cloned(),
-        Err(_) => None,
+    let stream_info = async {
+        let mut stream = state.jetstream.get_stream(&state.settings.event_log.stream).await.ok()?;
+        stream.info().await.ok().cloned()
     };
+    let (applied, info) = tokio::join!(
+        tokio::time::timeout(within, crate::db::checkpoint(&state.pool)),
+        tokio::time::timeout(within, stream_info)
+    );
+    let applied = applied.map_err(|_| ()).and_then(|a| a.map_err(|_| ()));
+    let info = info.ok().flatten();
     let stream = info.as_ref().map(|i| i.state.last_sequence);
     let append_only = info.as_ref().map(|i| i.config.deny_delete && i.config.deny_purge);
-    // An event log that can be edited is not one auditors can trust: not ready.
-    let ready = applied.is_ok() && stream.is_some() && append_only == Some(true);
+    // An event log that can be edited is not one auditors can trust: not ready. Nor is a
+    // projection that keeps failing or stands still with events waiting.
+    let stuck = crate::monitor::stuck(&state.metrics);
+    let ready = applied.is_ok() && stream.is_some() && append_only == Some(true) && stuck.is_none();
     let applied = applied.ok();
     let lag = match (stream, applied) {
         (Some(s), Some(a)) => Some(s.saturating_sub(a)),
@@ -468,6 +485,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         stream_sequence: stream,
         consumer_lag: lag,
         append_only,
+        projection: stuck.unwrap_or_else(|| "ok".into()),
+        consecutive_failures: state.metrics.consecutive_failures.get(),
+        oldest_unapplied_seconds: state.metrics.lag_seconds.get(),
     };
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

@@ -4,6 +4,7 @@
 //! difference is reported; the command exits non-zero.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -29,14 +30,38 @@ pub struct Difference {
 pub struct VerifyReport {
     /// Events replayed: every event up to the read models' checkpoint.
     pub events: u64,
+    /// The read models' checkpoint the replay stopped at.
     pub checkpoint: u64,
+    /// The stream's last sequence when verify ended.
+    pub stream_head: u64,
+    /// Events the read models lacked when verify ended.
+    pub behind: u64,
     pub complaints: usize,
     pub differences: Vec<Difference>,
+    /// Why the projection itself fails: stalled, or further behind than allowed. The models
+    /// can match the log up to the checkpoint while the checkpoint is stuck.
+    pub projection_problems: Vec<String>,
 }
 
 impl VerifyReport {
     pub fn is_clean(&self) -> bool {
-        self.differences.is_empty()
+        self.differences.is_empty() && self.projection_problems.is_empty()
+    }
+}
+
+/// When a projection that is behind fails verify.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `VERIFY_MAX_BEHIND`: more unapplied events than this at the end fail.
+    pub max_behind: u64,
+    /// `VERIFY_STALL_SECS`: a checkpoint behind the head that does not move for this long
+    /// (from verify's start) is stalled.
+    pub stall_wait: Duration,
+}
+
+impl Limits {
+    pub fn of(settings: &crate::configuration::Settings) -> Self {
+        Self { max_behind: settings.verify_max_behind, stall_wait: settings.verify_stall_wait }
     }
 }
 
@@ -67,7 +92,8 @@ struct Replay {
 impl Replay {
     fn staff_event(&mut self, payload: &[u8]) {
         let Ok(decoded) = envelope::decode::<StaffMember>(payload) else { return };
-        let before = self.staff.remove(&decoded.id);
+        // Applied to a copy: a refused event leaves the member as they were.
+        let before = self.staff.get(&decoded.id).cloned();
         if let Ok(member) = StaffMember::apply(before, &decoded.id, &decoded.recorded) {
             self.staff.insert(decoded.id, member);
         }
@@ -102,8 +128,11 @@ pub async fn verify(
     pool: &PgPool,
     jetstream: &async_nats::jetstream::Context,
     log: &EventLogConfig,
+    limits: Limits,
 ) -> Result<VerifyReport, VerifyError> {
+    let started = Instant::now();
     let checkpoint = crate::db::checkpoint(pool).await?;
+    let head_at_start = crate::db::stream_head(jetstream, &log.stream).await.map_err(VerifyError::Nats)?;
     let mut replay = Replay::default();
     let mut events = 0;
     if checkpoint > 0 {
@@ -200,6 +229,87 @@ pub async fn verify(
         differences
             .push(Difference { complaint_id: *id, what: "timeline steps for a complaint not in the log".into() });
     }
+    differences.extend(duplicate_numbers(&folded));
     differences.sort_by(|a, b| (a.complaint_id, &a.what).cmp(&(b.complaint_id, &b.what)));
-    Ok(VerifyReport { events, checkpoint, complaints: folded.len(), differences })
+    let start = Start { checkpoint, head: head_at_start, at: started };
+    let progress = progress(pool, jetstream, log, start, limits).await?;
+    Ok(VerifyReport {
+        events,
+        checkpoint,
+        stream_head: progress.head,
+        behind: progress.behind,
+        complaints: folded.len(),
+        differences,
+        projection_problems: progress.problems,
+    })
+}
+
+/// Complaint numbers are unique: each complaint sharing one is a difference.
+fn duplicate_numbers(folded: &HashMap<Uuid, Folded>) -> Vec<Difference> {
+    let mut by_number: BTreeMap<&str, Vec<Uuid>> = BTreeMap::new();
+    for (id, f) in folded {
+        if let Some(c) = &f.state {
+            by_number.entry(c.number.as_str()).or_default().push(*id);
+        }
+    }
+    let mut differences = vec![];
+    for (number, mut ids) in by_number.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        ids.sort();
+        for id in &ids {
+            let others: Vec<String> = ids.iter().filter(|o| *o != id).map(ToString::to_string).collect();
+            differences.push(Difference {
+                complaint_id: *id,
+                what: format!("number {number} is also the number of {}", others.join(", ")),
+            });
+        }
+    }
+    differences
+}
+
+/// Where the projection stood when verify began.
+struct Start {
+    checkpoint: u64,
+    head: u64,
+    at: Instant,
+}
+
+/// Where it stands at the end, and what is wrong with that.
+struct Progress {
+    head: u64,
+    behind: u64,
+    problems: Vec<String>,
+}
+
+/// Whether the projection moves and how far behind it is. Up to `stall_wait` after verify
+/// began it may still move: a projection that is merely between batches is not stalled.
+async fn progress(
+    pool: &PgPool,
+    jetstream: &async_nats::jetstream::Context,
+    log: &EventLogConfig,
+    start: Start,
+    limits: Limits,
+) -> Result<Progress, VerifyError> {
+    let mut checkpoint = crate::db::checkpoint(pool).await?;
+    let had_work = start.head > start.checkpoint;
+    while had_work && checkpoint == start.checkpoint && start.at.elapsed() < limits.stall_wait {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        checkpoint = crate::db::checkpoint(pool).await?;
+    }
+    let head = crate::db::stream_head(jetstream, &log.stream).await.map_err(VerifyError::Nats)?;
+    let behind = head.saturating_sub(checkpoint);
+    let mut problems = vec![];
+    if had_work && checkpoint == start.checkpoint {
+        problems.push(format!(
+            "stalled: the checkpoint stayed at {checkpoint} for {} s while the stream head was at {}",
+            limits.stall_wait.as_secs(),
+            start.head
+        ));
+    }
+    if behind > limits.max_behind {
+        problems.push(format!(
+            "far behind: {behind} events behind the stream head {head} (VERIFY_MAX_BEHIND {})",
+            limits.max_behind
+        ));
+    }
+    Ok(Progress { head, behind, problems })
 }

@@ -217,7 +217,7 @@ pub async fn log_complaint(
     let ComplaintCommand::Log(mut log) = draft else {
         return Err(ApiError::Internal("draft is a log command".into()));
     };
-    log.number = numbers.allocate(chrono::Utc::now()).await?;
+    log.number = numbers.allocate(chrono::Utc::now(), id).await?;
     let command = ComplaintCommand::Log(log);
     let outcome =
         state.complaints.execute(&id, &command, command.name(), &actor, &EmptyDirectory, idempotency.as_ref()).await?;

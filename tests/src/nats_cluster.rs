@@ -1,0 +1,95 @@
+//! A JetStream cluster of the test's own: nats-server processes on free 127.0.0.1 ports
+//! with storage in a temporary directory, killed and removed on drop. Never the shared
+//! server on 4222.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::process::free_port;
+
+/// The nats-server binary: `NATS_SERVER_BIN`, else Debian's, else whatever is on PATH.
+fn nats_server() -> PathBuf {
+    if let Ok(path) = std::env::var("NATS_SERVER_BIN") {
+        return path.into();
+    }
+    let debian = PathBuf::from("/usr/sbin/nats-server");
+    if debian.exists() { debian } else { "nats-server".into() }
+}
+
+pub struct NatsCluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes routed to each other and waits until JetStream can place a
+    /// stream with `size` replicas (a meta leader is elected and every node joined).
+    pub async fn start(size: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!("ehelpdesk-nats-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let routes: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let route_list: Vec<String> = routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
+        let mut nodes = vec![];
+        for i in 0..size {
+            let config = format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
+                 cluster {{ name: ehelpdesk_test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                ports[i],
+                dir.join(format!("n{i}")).display(),
+                routes[i],
+                route_list.join(", "),
+            );
+            let file = dir.join(format!("n{i}.conf"));
+            std::fs::write(&file, config).expect("config written");
+            let child = Command::new(nats_server())
+                .arg("-c")
+                .arg(&file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server starts");
+            nodes.push(child);
+        }
+        let cluster = Self { nodes, ports, dir };
+        cluster.wait_for_quorum(size).await;
+        cluster
+    }
+
+    /// The client URL of node `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.ports[i])
+    }
+
+    async fn wait_for_quorum(&self, size: usize) {
+        for _ in 0..150 {
+            if let Ok(client) = async_nats::connect(self.url(0)).await {
+                let js = async_nats::jetstream::new(client);
+                let probe = async_nats::jetstream::stream::Config {
+                    name: "QUORUM_PROBE".into(),
+                    subjects: vec!["quorum.probe".into()],
+                    num_replicas: size,
+                    ..Default::default()
+                };
+                if js.create_stream(probe).await.is_ok() {
+                    let _ = js.delete_stream("QUORUM_PROBE").await;
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the test's NATS cluster never formed");
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
