@@ -69,7 +69,7 @@ pub struct StaffDeactivated {
     pub reason: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum StaffEvent {
     StaffRegistered(StaffRegistered),
@@ -78,16 +78,13 @@ pub enum StaffEvent {
 }
 
 impl StaffEvent {
-    pub const TYPES: [&'static str; 3] = ["StaffRegistered", "StaffUpdated", "StaffDeactivated"];
+    /// The wire `type`s, from the variants (see `ComplaintEvent::TYPES`).
+    pub const TYPES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 }
 
 impl DomainEvent for StaffEvent {
     fn event_type(&self) -> &'static str {
-        match self {
-            StaffEvent::StaffRegistered(_) => "StaffRegistered",
-            StaffEvent::StaffUpdated(_) => "StaffUpdated",
-            StaffEvent::StaffDeactivated(_) => "StaffDeactivated",
-        }
+        self.into()
     }
 
     fn to_data(&self) -> Value {

@@ -189,15 +189,11 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
             Decoded::Staff(id, _) => {
                 staff_ids.insert(id.clone());
             }
-            Decoded::Complaint(_, r) => match &r.event {
-                ComplaintEvent::ComplaintAssigned(e) => {
-                    staff_ids.insert(e.pic_id.to_string());
+            Decoded::Complaint(_, r) => {
+                if let Some(named) = r.event.staff_named() {
+                    staff_ids.insert(named.to_string());
                 }
-                ComplaintEvent::ReferredToImplementor(e) => {
-                    staff_ids.insert(e.implementor_id.to_string());
-                }
-                _ => {}
-            },
+            }
             Decoded::NumberClaim | Decoded::Skipped(_) => {}
         }
     }

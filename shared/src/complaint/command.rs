@@ -52,6 +52,23 @@ pub enum ComplaintCommand {
 }
 
 impl ComplaintCommand {
+    /// The member of staff a command would put on the complaint, whom `decide` must find
+    /// in the directory. Exhaustive, like [`ComplaintEvent::staff_named`].
+    pub fn staff_named(&self) -> Option<&StaffId> {
+        match self {
+            ComplaintCommand::Assign { pic_id, .. } => Some(pic_id),
+            ComplaintCommand::ReferToImplementor { implementor_id, .. } => Some(implementor_id),
+            ComplaintCommand::Log(_)
+            | ComplaintCommand::Respond { .. }
+            | ComplaintCommand::Reply { .. }
+            | ComplaintCommand::EscalateToVendor { .. }
+            | ComplaintCommand::RecordVendorUpdate { .. }
+            | ComplaintCommand::AddInternalNote { .. }
+            | ComplaintCommand::Close { .. }
+            | ComplaintCommand::Reopen { .. } => None,
+        }
+    }
+
     /// Short name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {

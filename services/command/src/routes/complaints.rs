@@ -509,13 +509,8 @@ async fn run(
 
 /// The staff a command refers to, read fresh from the log.
 async fn directory_for(state: &AppState, command: &ComplaintCommand) -> Result<LoadedDirectory, ApiError> {
-    let referenced = match command {
-        ComplaintCommand::Assign { pic_id, .. } => Some(pic_id),
-        ComplaintCommand::ReferToImplementor { implementor_id, .. } => Some(implementor_id),
-        _ => None,
-    };
     let mut members = HashMap::new();
-    if let Some(staff_id) = referenced
+    if let Some(staff_id) = command.staff_named()
         && let Some(member) = state.staff.current(staff_id).await?.state
     {
         members.insert(staff_id.clone(), member);
