@@ -66,3 +66,28 @@ fn complaint_logged_v1_is_upcast_with_no_reference() {
     let future = String::from_utf8(v2).unwrap().replace("\"version\": 2", "\"version\": 9");
     assert!(decode::<Complaint>(future.as_bytes()).is_err());
 }
+
+/// An event written under older, looser rules: an IC number with an impossible month, an
+/// e-mail and a phone today's validators refuse, a staff id with capitals and a dot, a
+/// category since withdrawn. The log must still read it, exactly as written.
+#[test]
+fn an_event_today_s_validators_would_refuse_still_decodes_as_written() {
+    let raw = include_str!("fixtures/legacy/ComplaintLogged.v2.refused-today.json");
+    let decoded = ehelpdesk_shared::envelope::decode::<ehelpdesk_shared::complaint::Complaint>(raw.as_bytes())
+        .expect("the log decodes for ever");
+    let ehelpdesk_shared::complaint::ComplaintEvent::ComplaintLogged(logged) = &decoded.recorded.event else {
+        panic!("a ComplaintLogged")
+    };
+    let who = &logged.complainant;
+    assert_eq!(
+        (who.ic_number.as_str(), who.email.as_str(), who.phone.as_str(), who.id.as_str()),
+        ("901301-03-5678", "pengadu@", "+65 6123 4567", "Pengadu.Lama")
+    );
+    assert_eq!(who.ic_number.masked(), "******-**-5678");
+    assert_eq!(decoded.recorded.actor.id.as_str(), "Pengadu.Lama");
+    // And what is read back is written back the same.
+    let again =
+        ehelpdesk_shared::envelope::encode::<ehelpdesk_shared::complaint::Complaint>(&decoded.id, &decoded.recorded);
+    let again = ehelpdesk_shared::envelope::decode::<ehelpdesk_shared::complaint::Complaint>(&again).unwrap();
+    assert_eq!(again.recorded, decoded.recorded);
+}

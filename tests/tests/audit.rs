@@ -265,6 +265,37 @@ async fn a_v1_event_in_the_log_is_read_as_today_s_shape() {
     s.command.post(&format!("/v1/complaints/{id}/assignment"), &ADMIN, &json!({"pic_id": PIC.id})).await.assert_ok(200);
 }
 
+/// An event written under looser rules than today's validators (see the fixture) is still
+/// projected and still folded by the command side: nothing answers 500 or skips it.
+#[tokio::test]
+async fn an_event_today_s_validators_would_refuse_still_projects() {
+    let s = stack().await;
+    let fixture = include_str!("../../shared/tests/fixtures/legacy/ComplaintLogged.v2.refused-today.json");
+    let id = uuid::Uuid::now_v7();
+    let mut event: Value = serde_json::from_str(fixture).unwrap();
+    event["complaint_id"] = json!(id);
+    let js = s.log.jetstream().await;
+    let subject = format!("{}.complaint.{id}", s.log.config.subject_prefix);
+    let seq = js.publish(subject, serde_json::to_vec(&event).unwrap().into()).await.unwrap().await.unwrap().sequence;
+    let detail = s.projection.get(&format!("/v1/complaints/{id}?min_seq={seq}"), &ADMIN).await;
+    let detail = detail.assert_ok(200);
+    assert_eq!(detail["complaint"]["complainant"]["email"], "pengadu@");
+    assert_eq!(detail["complainant"]["ic_number"], "******-**-5678", "lists mask it like any other");
+    let folded = s.command.get(&format!("/v1/complaints/{id}"), &ADMIN).await;
+    assert_eq!(folded.assert_ok(200)["complaint"]["complainant"]["phone"], "+65 6123 4567");
+    let report = s.projection.get("/v1/audit/verify", &AUDITOR).await;
+    let about_it: Vec<_> = report.assert_ok(200)["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["complaint_id"] == id.to_string().as_str() && !d["what"].as_str().unwrap().contains("breaks the rules")
+        })
+        .cloned()
+        .collect();
+    assert!(about_it.is_empty(), "the models hold it as the log does: {about_it:?}");
+}
+
 #[tokio::test]
 async fn the_log_is_append_only_and_readyz_says_so() {
     let s = stack().await;
