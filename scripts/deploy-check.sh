@@ -230,6 +230,10 @@ known_metrics = {
     "ehelpdesk_complaint_number_faults_total", "ehelpdesk_projection_skipped_events",
     "ehelpdesk_projection_consecutive_failures", "ehelpdesk_projection_stalled_seconds",
 }
+# External metrics: exported by something other than the services, allowed by name here
+# and nowhere else (node_exporter's filesystem space, for the NATS volume alerts).
+external_metrics = {"node_filesystem_avail_bytes", "node_filesystem_size_bytes"}
+known_metrics |= external_metrics
 promql_words = {"sum", "by", "rate", "or", "and", "histogram_quantile", "le", "job", "route", "status", "command",
                 "outcome", "instance", "increase", "without", "on", "max", "min", "avg", "code", "delta"}
 

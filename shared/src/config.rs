@@ -14,10 +14,73 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// The NATS servers to connect to, from `NATS_URL`: one URL or a comma-separated list, as
+/// NATS clients conventionally take them. With a list the client tries the next server when
+/// one is down, so a service (re)started while one node is down still connects as long as
+/// the cluster has the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsServers(Vec<async_nats::ServerAddr>);
+
+/// One entry of `NATS_URL` that is not a NATS server address.
+#[derive(Debug, thiserror::Error)]
+#[error("server {position} `{entry}`: {reason}")]
+pub struct BadNatsServer {
+    /// 1-based, as an operator counts the entries.
+    pub position: usize,
+    pub entry: String,
+    pub reason: String,
+}
+
+impl std::str::FromStr for NatsServers {
+    type Err = BadNatsServer;
+
+    /// Every entry is checked here, at start, so that a typo in the third URL is reported
+    /// now and not on the day the first two nodes are down.
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let mut servers = vec![];
+        for (i, entry) in list.split(',').enumerate() {
+            let entry = entry.trim();
+            let bad = |reason: String| BadNatsServer { position: i + 1, entry: entry.to_owned(), reason };
+            if entry.is_empty() {
+                return Err(bad("empty entry".into()));
+            }
+            let addr: async_nats::ServerAddr = entry.parse().map_err(|e: std::io::Error| bad(e.to_string()))?;
+            if addr.host().is_empty() {
+                return Err(bad("no host".into()));
+            }
+            servers.push(addr);
+        }
+        Ok(Self(servers))
+    }
+}
+
+impl NatsServers {
+    pub fn addrs(&self) -> &[async_nats::ServerAddr] {
+        &self.0
+    }
+}
+
+/// Back to the `NATS_URL` form: comma-separated URLs (what a child process is given).
+impl std::fmt::Display for NatsServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<&str> = self.0.iter().map(|a| a.as_url_str()).collect();
+        f.write_str(&urls.join(","))
+    }
+}
+
+/// Lets `async_nats::connect(&config.nats_url)` and `ConnectOptions::connect` take the list.
+impl async_nats::ToServerAddrs for NatsServers {
+    type Iter = std::vec::IntoIter<async_nats::ServerAddr>;
+    fn to_server_addrs(&self) -> std::io::Result<Self::Iter> {
+        Ok(self.0.clone().into_iter())
+    }
+}
+
 /// Where the event log lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLogConfig {
-    pub nats_url: String,
+    /// `NATS_URL`: one or more servers of the same cluster.
+    pub nats_url: NatsServers,
     /// JetStream stream holding every event (`HELPDESK`).
     pub stream: String,
     /// First subject token; events go to `<prefix>.complaint.<id>` and `<prefix>.staff.<id>`.
@@ -85,8 +148,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn event_log(&self) -> Result<EventLogConfig, ConfigError> {
+        let nats_url = self.string("NATS_URL", "nats://127.0.0.1:4222");
         let config = EventLogConfig {
-            nats_url: self.string("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_url: nats_url.parse().map_err(|e: BadNatsServer| ConfigError {
+                var: "NATS_URL",
+                value: nats_url.clone(),
+                reason: e.to_string(),
+            })?,
             stream: self.string("STREAM_NAME", "HELPDESK"),
             subject_prefix: self.string("SUBJECT_PREFIX", "helpdesk"),
             replicas: self.parse("STREAM_REPLICAS", 1)?,
@@ -163,7 +231,7 @@ mod tests {
     #[test]
     fn defaults_work_locally() {
         let c = env(&[]).event_log().unwrap();
-        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(c.nats_url.to_string(), "nats://127.0.0.1:4222");
         assert_eq!(c.stream, "HELPDESK");
         assert_eq!(c.subject("complaint", &"abc"), "helpdesk.complaint.abc");
         assert_eq!(c.all_subjects(), "helpdesk.>");
@@ -174,6 +242,36 @@ mod tests {
         assert_eq!(http.max_connections, 512);
         let short = env(&[("HTTP_HEADER_READ_TIMEOUT_MS", "250")]).http().unwrap();
         assert_eq!(short.header_read_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn nats_url_takes_a_comma_separated_list() {
+        let c = env(&[("NATS_URL", "nats://a:4222, nats://b:4223 ,c")]).event_log().unwrap();
+        let hosts: Vec<_> = c.nats_url.addrs().iter().map(|a| (a.host().to_owned(), a.port())).collect();
+        assert_eq!(hosts, [("a".into(), 4222), ("b".into(), 4223), ("c".to_owned(), 4222)]);
+        assert_eq!(c.nats_url.to_string(), "nats://a:4222,nats://b:4223,nats://c");
+        // The display form parses back to the same list (children are given it as NATS_URL).
+        assert_eq!(c.nats_url.to_string().parse::<NatsServers>().unwrap(), c.nats_url);
+        let tls = env(&[("NATS_URL", "tls://n1.example:4222")]).event_log().unwrap();
+        assert!(tls.nats_url.addrs()[0].tls_required());
+    }
+
+    #[test]
+    fn a_bad_nats_url_entry_is_named() {
+        for (value, position, entry) in [
+            ("nats://a:4222,http://b:4222", 2, "http://b:4222"),
+            ("nats://a:4222,,nats://c:4222", 2, ""),
+            ("nats://a:4222,nats://b:99999", 2, "nats://b:99999"),
+            ("nats://a:4222,nats://b:4222,", 3, ""),
+            ("nats://:4222", 1, "nats://:4222"),
+        ] {
+            let err = env(&[("NATS_URL", value)]).event_log().unwrap_err();
+            assert_eq!(err.var, "NATS_URL", "{value}");
+            assert_eq!(err.value, value);
+            let bad = value.parse::<NatsServers>().unwrap_err();
+            assert_eq!((bad.position, bad.entry.as_str()), (position, entry), "{value}");
+            assert!(err.reason.contains(&format!("server {position} `{entry}`")), "{err}");
+        }
     }
 
     #[test]

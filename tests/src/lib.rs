@@ -20,6 +20,11 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// [`nats_url`] as the services' configuration holds it.
+pub fn nats_servers() -> ehelpdesk_shared::config::NatsServers {
+    nats_url().parse().expect("NATS_URL is a list of NATS server URLs")
+}
+
 /// A stream and subject prefix of this test's own, deleted on drop.
 pub struct TestEventLog {
     pub config: EventLogConfig,
@@ -29,7 +34,7 @@ pub struct TestEventLog {
 pub fn service_env(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, String)> {
     let (notify_stream, notify_prefix) = log.notify();
     vec![
-        ("NATS_URL", log.config.nats_url.clone()),
+        ("NATS_URL", log.config.nats_url.to_string()),
         ("STREAM_NAME", log.config.stream.clone()),
         ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
         ("DATABASE_URL", db.url.clone()),
@@ -60,7 +65,7 @@ impl TestEventLog {
         let tag = &tag[..12];
         Self {
             config: EventLogConfig {
-                nats_url: nats_url(),
+                nats_url: nats_servers(),
                 stream: format!("TEST_{tag}"),
                 subject_prefix: format!("test_{tag}"),
                 replicas: 1,

@@ -63,6 +63,17 @@ impl NatsCluster {
         format!("nats://127.0.0.1:{}", self.ports[i])
     }
 
+    /// Every node's client URL, comma-separated, the way `NATS_URL` takes them.
+    pub fn urls(&self) -> String {
+        (0..self.ports.len()).map(|i| self.url(i)).collect::<Vec<_>>().join(",")
+    }
+
+    /// Kills node `i` (SIGKILL: a crash, not a shutdown) and waits until it is gone.
+    pub fn kill(&mut self, i: usize) {
+        let _ = self.nodes[i].kill();
+        let _ = self.nodes[i].wait();
+    }
+
     async fn wait_for_quorum(&self, size: usize) {
         for _ in 0..150 {
             if let Ok(client) = async_nats::connect(self.url(0)).await {

@@ -506,7 +506,7 @@ async fn complaint_numbers_are_unique_under_concurrent_logging() {
 #[tokio::test]
 async fn nats_unreachable_means_503_with_retry_after() {
     let mut log = TestEventLog::new();
-    log.config.nats_url = "nats://127.0.0.1:1".into();
+    log.config.nats_url = "nats://127.0.0.1:1".parse().expect("a NATS URL");
     let app = CommandApp::spawn(&log.config).await;
     let reply = app.post("/v1/complaints", &COMPLAINANT, &complaint("AC", "NATS tiada")).await;
     reply.assert_problem(503, "event_log_unavailable");
@@ -515,7 +515,7 @@ async fn nats_unreachable_means_503_with_retry_after() {
     assert_eq!(ready.status, 503);
     assert_eq!(ready.body["ready"], false);
     app.get("/healthz", &ADMIN).await.assert_ok(200);
-    log.config.nats_url = ehelpdesk_tests::nats_url();
+    log.config.nats_url = ehelpdesk_tests::nats_servers();
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ async fn replicas(js: &async_nats::jetstream::Context, name: &str) -> Option<usi
 async fn every_stream_the_services_create_has_stream_replicas() {
     let cluster = NatsCluster::start(3).await;
     let mut log = TestEventLog::new();
-    log.config.nats_url = cluster.url(0);
+    log.config.nats_url = cluster.url(0).parse().expect("a NATS URL");
     log.config.replicas = 3;
     let db = TestDatabase::new().await;
     let command = CommandApp::spawn(&log.config).await;
