@@ -29,3 +29,24 @@ pub async fn ensure(jetstream: &async_nats::jetstream::Context, wanted: stream::
         },
     }
 }
+
+/// The event log in order from stream sequence `from` (1 for all of it), every subject,
+/// through an ordered consumer: how verify, rebuild and repair-numbers replay it.
+pub async fn replay_log(
+    jetstream: &async_nats::jetstream::Context,
+    log: &crate::config::EventLogConfig,
+    from: u64,
+) -> Result<async_nats::jetstream::consumer::pull::Ordered, String> {
+    use async_nats::jetstream::consumer::DeliverPolicy;
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    let stream = jetstream.get_stream(&log.stream).await.map_err(|e| format!("stream {}: {e}", log.stream))?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from.max(1) },
+            filter_subject: log.all_subjects(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    consumer.messages().await.map_err(|e| e.to_string())
+}

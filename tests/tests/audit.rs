@@ -243,16 +243,23 @@ async fn exports_stream_events_and_timelines() {
     forbidden.assert_problem(403, "role_not_allowed");
 }
 
-#[tokio::test]
-async fn a_v1_event_in_the_log_is_read_as_today_s_shape() {
-    let s = stack().await;
-    let fixture = include_str!("../../shared/tests/fixtures/events/ComplaintLogged.v1.json");
+/// Writes a fixture event to the log as a new complaint of its own, past the command path
+/// (as an older release wrote it); its id and stream sequence.
+async fn publish_fixture(log: &TestEventLog, fixture: &str) -> (uuid::Uuid, u64) {
     let id = uuid::Uuid::now_v7();
     let mut event: Value = serde_json::from_str(fixture).unwrap();
     event["complaint_id"] = json!(id);
-    let js = s.log.jetstream().await;
-    let subject = format!("{}.complaint.{id}", s.log.config.subject_prefix);
+    let js = log.jetstream().await;
+    let subject = format!("{}.complaint.{id}", log.config.subject_prefix);
     let seq = js.publish(subject, serde_json::to_vec(&event).unwrap().into()).await.unwrap().await.unwrap().sequence;
+    (id, seq)
+}
+
+#[tokio::test]
+async fn a_v1_event_in_the_log_is_read_as_today_s_shape() {
+    let s = stack().await;
+    let (id, seq) =
+        publish_fixture(&s.log, include_str!("../../shared/tests/fixtures/events/ComplaintLogged.v1.json")).await;
     let detail = s.projection.get(&format!("/v1/complaints/{id}?min_seq={seq}"), &ADMIN).await;
     let detail = detail.assert_ok(200);
     assert_eq!(detail["complaint"]["reference"], Value::Null);
@@ -270,13 +277,11 @@ async fn a_v1_event_in_the_log_is_read_as_today_s_shape() {
 #[tokio::test]
 async fn an_event_today_s_validators_would_refuse_still_projects() {
     let s = stack().await;
-    let fixture = include_str!("../../shared/tests/fixtures/legacy/ComplaintLogged.v2.refused-today.json");
-    let id = uuid::Uuid::now_v7();
-    let mut event: Value = serde_json::from_str(fixture).unwrap();
-    event["complaint_id"] = json!(id);
-    let js = s.log.jetstream().await;
-    let subject = format!("{}.complaint.{id}", s.log.config.subject_prefix);
-    let seq = js.publish(subject, serde_json::to_vec(&event).unwrap().into()).await.unwrap().await.unwrap().sequence;
+    let (id, seq) = publish_fixture(
+        &s.log,
+        include_str!("../../shared/tests/fixtures/legacy/ComplaintLogged.v2.refused-today.json"),
+    )
+    .await;
     let detail = s.projection.get(&format!("/v1/complaints/{id}?min_seq={seq}"), &ADMIN).await;
     let detail = detail.assert_ok(200);
     assert_eq!(detail["complaint"]["complainant"]["email"], "pengadu@");

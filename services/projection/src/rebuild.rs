@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::consumer::pull::OrderedConfig;
 use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
@@ -261,20 +259,9 @@ impl Replay<'_> {
             return Ok(applied);
         }
         let settings = self.settings;
-        let stream = self
-            .jetstream
-            .get_stream(&settings.event_log.stream)
+        let messages = ehelpdesk_shared::streams::replay_log(self.jetstream, &settings.event_log, from)
             .await
-            .map_err(|e| RebuildError::Nats(e.to_string()))?;
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
-                filter_subject: settings.event_log.all_subjects(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| RebuildError::Nats(e.to_string()))?;
-        let messages = consumer.messages().await.map_err(|e| RebuildError::Nats(e.to_string()))?;
+            .map_err(RebuildError::Nats)?;
         // Messages come in bursts smaller than a batch; waiting a moment fills the batch.
         let mut chunks = std::pin::pin!(tokio_stream::StreamExt::chunks_timeout(
             messages,

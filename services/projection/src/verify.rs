@@ -6,8 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::consumer::pull::OrderedConfig;
 use ehelpdesk_shared::aggregate::Aggregate;
 use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::config::EventLogConfig;
@@ -136,16 +134,7 @@ pub async fn verify(
     let mut replay = Replay::default();
     let mut events = 0;
     if checkpoint > 0 {
-        let stream = jetstream.get_stream(&log.stream).await.map_err(|e| VerifyError::Nats(e.to_string()))?;
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::All,
-                filter_subject: log.all_subjects(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| VerifyError::Nats(e.to_string()))?;
-        let mut messages = consumer.messages().await.map_err(|e| VerifyError::Nats(e.to_string()))?;
+        let mut messages = ehelpdesk_shared::streams::replay_log(jetstream, log, 1).await.map_err(VerifyError::Nats)?;
         // Stop at the checkpoint: later events are not in the read models yet.
         let head = crate::db::stream_head(jetstream, &log.stream).await.map_err(VerifyError::Nats)?;
         let mut seen_up_to = 0;

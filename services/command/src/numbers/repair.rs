@@ -7,8 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::consumer::pull::OrderedConfig;
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::config::EventLogConfig;
 use ehelpdesk_shared::envelope;
@@ -86,15 +84,7 @@ async fn read_log(jetstream: &async_nats::jetstream::Context, log: &EventLogConf
     if head == 0 {
         return Ok(seen);
     }
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
-            filter_subject: log.all_subjects(),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| nats(&e))?;
-    let mut messages = consumer.messages().await.map_err(|e| nats(&e))?;
+    let mut messages = ehelpdesk_shared::streams::replay_log(jetstream, log, 1).await.map_err(RepairError::Nats)?;
     let complaints = format!("{}.complaint.", log.subject_prefix);
     loop {
         let message = match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
