@@ -22,7 +22,7 @@ endif
 
 CARGO ?= cargo
 
-.PHONY: help run demo token test lint fuzz bench bench-quick services-up services-down services-status deploy-check ci
+.PHONY: help run demo token test lint sqlx-prepare sqlx-check fuzz bench bench-quick services-up services-down services-status deploy-check ci
 
 help: ## list the targets
 	@echo "eHelpdesk. Usage: make <target>   (NATS_URL=$(NATS_URL), DATABASE_URL=$(DATABASE_URL))"
@@ -69,6 +69,12 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+sqlx-prepare: ## after changing a query!/migration: record .sqlx/ (the offline data the build checks queries with)
+	exec scripts/with-services.sh scripts/sqlx-prepare.sh
+
+sqlx-check: ## fail when the committed .sqlx/ differs from what the queries and migrations need (CI runs it)
+	exec scripts/with-services.sh scripts/sqlx-prepare.sh --check
+
 services-up: ## start NATS (JetStream) and PostgreSQL unless they already answer
 	scripts/services.sh up
 
@@ -81,5 +87,5 @@ services-status: ## show what answers at NATS_URL and DATABASE_URL
 deploy-check: ## validate deploy/: NATS configs, YAML, systemd units
 	scripts/deploy-check.sh
 
-ci: ## what CI runs (.ci/run): fmt, clippy, test, deploy-check
+ci: ## what CI runs (.ci/run): fmt, clippy, sqlx-check, test, deploy-check
 	.ci/run

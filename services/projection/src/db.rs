@@ -75,7 +75,7 @@ pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holid
     let days = calendar::calendar(from, to, week, holidays);
     let mut tx = pool.begin().await?;
     let before = calendar_fingerprint(&mut tx).await?;
-    sqlx::query("DELETE FROM calendar").execute(&mut *tx).await?;
+    sqlx::query!("DELETE FROM calendar").execute(&mut *tx).await?;
     sqlx::query(
         "INSERT INTO calendar (day, is_working, holiday, working_index) \
          SELECT * FROM UNNEST($1::date[], $2::boolean[], $3::text[], $4::integer[])",
@@ -96,7 +96,7 @@ pub async fn write_calendar(pool: &PgPool, week: &WorkingWeek, holidays: &[Holid
 }
 
 async fn calendar_fingerprint(tx: &mut sqlx::PgConnection) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT md5(string_agg(day || ':' || working_index, ',' ORDER BY day)) FROM calendar WHERE is_working",
     )
     .fetch_one(tx)
@@ -104,8 +104,9 @@ async fn calendar_fingerprint(tx: &mut sqlx::PgConnection) -> Result<Option<Stri
 }
 
 pub async fn checkpoint(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let (seq,): (i64,) =
-        sqlx::query_as("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main'").fetch_one(pool).await?;
+    let seq = sqlx::query_scalar!("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main'")
+        .fetch_one(pool)
+        .await?;
     Ok(seq as u64)
 }
 

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use ehelpdesk_shared::http::ApiError;
 use futures::{Stream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
@@ -241,17 +241,37 @@ pub struct Range {
 const CSV_HEADER: &str = "complaint_number,complaint_id,sequence,occurred_at,event_type,actor_id,actor_role,\
                           actor_name,status,visibility,message\n";
 
-const TIMELINE_SQL: &str = "SELECT c.number, t.complaint_id, t.sequence, t.occurred_at, t.event_type, t.actor_id, \
-       t.actor_role, t.actor_name, t.status, t.visibility, t.message FROM timeline t JOIN complaints c USING (complaint_id) \
-     WHERE ($1::uuid IS NULL OR t.complaint_id = $1) AND ($2::timestamptz IS NULL OR t.occurred_at >= $2) \
-       AND ($3::timestamptz IS NULL OR t.occurred_at < $3) ORDER BY t.sequence";
+/// One row of the timeline export, in the CSV's column order.
+struct TimelineLine {
+    number: String,
+    complaint_id: Uuid,
+    sequence: i64,
+    occurred_at: DateTime<Utc>,
+    event_type: String,
+    actor_id: String,
+    actor_role: String,
+    actor_name: String,
+    status: String,
+    visibility: String,
+    message: Option<String>,
+}
 
 /// The timeline as CSV, from the export's own connection.
 pub async fn timeline_csv(mut conn: PgConnection, range: Range, mut sink: Sink) -> Result<Sink, ExportError> {
     sink.preamble(Bytes::from_static(CSV_HEADER.as_bytes())).await?;
-    let mut rows = sqlx::query(TIMELINE_SQL).bind(range.complaint_id).bind(range.from).bind(range.to).fetch(&mut conn);
+    let mut rows = sqlx::query_as!(
+        TimelineLine,
+        "SELECT c.number, t.complaint_id, t.sequence, t.occurred_at, t.event_type, t.actor_id, t.actor_role, \
+           t.actor_name, t.status, t.visibility, t.message FROM timeline t JOIN complaints c USING (complaint_id) \
+         WHERE ($1::uuid IS NULL OR t.complaint_id = $1) AND ($2::timestamptz IS NULL OR t.occurred_at >= $2) \
+           AND ($3::timestamptz IS NULL OR t.occurred_at < $3) ORDER BY t.sequence",
+        range.complaint_id,
+        range.from,
+        range.to,
+    )
+    .fetch(&mut conn);
     while let Some(row) = rows.try_next().await? {
-        sink.row(Bytes::from(csv_line(&row)?)).await?;
+        sink.row(Bytes::from(csv_line(row))).await?;
     }
     drop(rows);
     // Politely, so the server does not log a lost client; not worth waiting long for.
@@ -259,22 +279,21 @@ pub async fn timeline_csv(mut conn: PgConnection, range: Range, mut sink: Sink) 
     Ok(sink)
 }
 
-fn csv_line(row: &sqlx::postgres::PgRow) -> Result<String, sqlx::Error> {
-    let occurred: DateTime<Utc> = row.try_get(3)?;
+fn csv_line(row: TimelineLine) -> String {
     let fields = [
-        row.try_get::<String, _>(0)?,
-        row.try_get::<Uuid, _>(1)?.to_string(),
-        row.try_get::<i64, _>(2)?.to_string(),
-        occurred.to_rfc3339(),
-        row.try_get(4)?,
-        row.try_get(5)?,
-        row.try_get(6)?,
-        row.try_get(7)?,
-        row.try_get(8)?,
-        row.try_get(9)?,
-        row.try_get::<Option<String>, _>(10)?.unwrap_or_default(),
+        row.number,
+        row.complaint_id.to_string(),
+        row.sequence.to_string(),
+        row.occurred_at.to_rfc3339(),
+        row.event_type,
+        row.actor_id,
+        row.actor_role,
+        row.actor_name,
+        row.status,
+        row.visibility,
+        row.message.unwrap_or_default(),
     ];
-    Ok(fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",") + "\n")
+    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",") + "\n"
 }
 
 /// One CSV field: quoted, and defused when a spreadsheet would read it as a formula (what

@@ -159,11 +159,12 @@ pub async fn inbox_for_pic(
 }
 
 pub async fn badge_for_pic(pool: &PgPool, pic_id: &str) -> Result<i64, sqlx::Error> {
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM complaints WHERE pic_id = $1 AND status <> 'closed'")
-        .bind(pic_id)
-        .fetch_one(pool)
-        .await?;
-    Ok(count)
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "open!" FROM complaints WHERE pic_id = $1 AND status <> 'closed'"#,
+        pic_id,
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// New complaints nobody has been assigned yet, oldest first.
@@ -265,35 +266,34 @@ pub async fn complaint(pool: &PgPool, id: Uuid, aging: Aging<'_>) -> Result<Opti
 }
 
 pub async fn timeline(pool: &PgPool, id: Uuid, include_internal: bool) -> Result<Vec<TimelineEntry>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT sequence, occurred_at, event_type, actor_id, actor_role, actor_name, status, message, details, \
            visibility FROM timeline WHERE complaint_id = $1 AND ($2 OR visibility = 'public') ORDER BY sequence",
+        id,
+        include_internal,
     )
-    .bind(id)
-    .bind(include_internal)
     .fetch_all(pool)
     .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            let status: String = r.get("status");
-            let mut details: serde_json::Value = r.get("details");
+            let mut details = r.details;
             if !include_internal && let Some(map) = details.as_object_mut() {
                 // The admin's note to the PIC travels with the assignment; it is staff-only.
                 map.remove("note");
             }
             TimelineEntry {
-                sequence: r.get("sequence"),
-                occurred_at: r.get("occurred_at"),
-                event_type: r.get("event_type"),
-                actor_id: r.get("actor_id"),
-                actor_role: r.get("actor_role"),
-                actor_name: r.get("actor_name"),
-                status_label_ms: parse_status(&status).map_or("", |s| s.label_ms()),
-                status,
-                message: r.get("message"),
+                sequence: r.sequence,
+                occurred_at: r.occurred_at,
+                event_type: r.event_type,
+                actor_id: r.actor_id,
+                actor_role: r.actor_role,
+                actor_name: r.actor_name,
+                status_label_ms: parse_status(&r.status).map_or("", |s| s.label_ms()),
+                status: r.status,
+                message: r.message,
                 details,
-                visibility: r.get("visibility"),
+                visibility: r.visibility,
             }
         })
         .collect())
@@ -338,34 +338,24 @@ pub async fn aging_report(
     by: GroupBy,
     today: NaiveDate,
 ) -> Result<Vec<AgingRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT NULLIF(key, '') AS key, \
-           COALESCE(sum(open) FILTER (WHERE age <= 3), 0)::bigint AS b1, \
-           COALESCE(sum(open) FILTER (WHERE age BETWEEN 4 AND 7), 0)::bigint AS b2, \
-           COALESCE(sum(open) FILTER (WHERE age BETWEEN 8 AND 14), 0)::bigint AS b3, \
-           COALESCE(sum(open) FILTER (WHERE age BETWEEN 15 AND 30), 0)::bigint AS b4, \
-           COALESCE(sum(open) FILTER (WHERE age > 30), 0)::bigint AS b5, sum(open)::bigint AS open FROM ( \
-           SELECT o.key, o.open, COALESCE(ct.working_index - cl.working_index, 0) AS age FROM open_by_day o \
-           LEFT JOIN calendar cl ON cl.day = o.logged_on LEFT JOIN calendar ct ON ct.day = $2::date \
-           WHERE o.dimension = $1 AND o.open <> 0) aged \
-         GROUP BY key HAVING sum(open) > 0 ORDER BY NULLIF(key, '') NULLS FIRST",
+    // `!` marks columns PostgreSQL cannot prove non-null (aggregates, casts) but are.
+    sqlx::query_as!(
+        AgingRow,
+        r#"SELECT NULLIF(key, '') AS key,
+           COALESCE(sum(open) FILTER (WHERE age <= 3), 0)::bigint AS "days_0_3!",
+           COALESCE(sum(open) FILTER (WHERE age BETWEEN 4 AND 7), 0)::bigint AS "days_4_7!",
+           COALESCE(sum(open) FILTER (WHERE age BETWEEN 8 AND 14), 0)::bigint AS "days_8_14!",
+           COALESCE(sum(open) FILTER (WHERE age BETWEEN 15 AND 30), 0)::bigint AS "days_15_30!",
+           COALESCE(sum(open) FILTER (WHERE age > 30), 0)::bigint AS "days_over_30!", sum(open)::bigint AS "open!" FROM (
+           SELECT o.key, o.open, COALESCE(ct.working_index - cl.working_index, 0) AS age FROM open_by_day o
+           LEFT JOIN calendar cl ON cl.day = o.logged_on LEFT JOIN calendar ct ON ct.day = $2::date
+           WHERE o.dimension = $1 AND o.open <> 0) aged
+         GROUP BY key HAVING sum(open) > 0 ORDER BY NULLIF(key, '') NULLS FIRST"#,
+        by.dimension(),
+        today,
     )
-    .bind(by.dimension())
-    .bind(today)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| AgingRow {
-            key: r.get("key"),
-            days_0_3: r.get("b1"),
-            days_4_7: r.get("b2"),
-            days_8_14: r.get("b3"),
-            days_15_30: r.get("b4"),
-            days_over_30: r.get("b5"),
-            open: r.get("open"),
-        })
-        .collect())
+    .await
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -386,11 +376,11 @@ pub async fn resolution_report(
     by: GroupBy,
     target: i32,
 ) -> Result<Vec<ResolutionRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT NULLIF(key, '') AS key, working_days, closed FROM closed_by_working_days \
          WHERE dimension = $1 AND closed > 0 ORDER BY NULLIF(key, '') NULLS FIRST, working_days",
+        by.dimension(),
     )
-    .bind(by.dimension())
     .fetch_all(db)
     .await?;
     let mut report: Vec<ResolutionRow> = vec![];
@@ -400,13 +390,12 @@ pub async fn resolution_report(
         report.push(resolution_row(key, histogram, target));
         histogram.clear();
     };
-    for row in &rows {
-        let row_key: Option<String> = row.get("key");
-        if key.as_ref().is_some_and(|k| *k != row_key) {
+    for row in rows {
+        if key.as_ref().is_some_and(|k| *k != row.key) {
             finish(key.take().flatten(), &mut histogram);
         }
-        key = Some(row_key);
-        histogram.push((row.get("working_days"), row.get("closed")));
+        key = Some(row.key);
+        histogram.push((row.working_days, row.closed));
     }
     if let Some(k) = key {
         finish(k, &mut histogram);
@@ -468,32 +457,16 @@ pub struct OutboxRow {
 }
 
 pub async fn outbox(pool: &PgPool, pending_only: bool, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as!(
+        OutboxRow,
         "SELECT id, sequence, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, \
            body, created_at, published_at FROM notification_outbox WHERE (NOT $1 OR published_at IS NULL) \
          ORDER BY sequence DESC, id LIMIT $2",
+        pending_only,
+        limit,
     )
-    .bind(pending_only)
-    .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| OutboxRow {
-            id: r.get("id"),
-            sequence: r.get("sequence"),
-            complaint_id: r.get("complaint_id"),
-            event_type: r.get("event_type"),
-            recipient_id: r.get("recipient_id"),
-            recipient_role: r.get("recipient_role"),
-            channel: r.get("channel"),
-            address: r.get("address"),
-            subject: r.get("subject"),
-            body: r.get("body"),
-            created_at: r.get("created_at"),
-            published_at: r.get("published_at"),
-        })
-        .collect())
+    .await
 }
 
 #[cfg(test)]

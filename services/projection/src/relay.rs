@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -81,7 +81,7 @@ impl Relay {
     }
 
     async fn pending(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE published_at IS NULL")
+        sqlx::query_scalar!(r#"SELECT count(*) AS "pending!" FROM notification_outbox WHERE published_at IS NULL"#)
             .fetch_one(&self.pool)
             .await
     }
@@ -89,12 +89,12 @@ impl Relay {
     /// One round: lock a batch of unsent rows, publish them, await every ack, stamp them.
     pub async fn publish_pending(&self) -> Result<usize, String> {
         let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT id, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, body, \
                created_at, traceparent FROM notification_outbox WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 \
              FOR UPDATE SKIP LOCKED",
+            BATCH,
         )
-        .bind(BATCH)
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| e.to_string())?;
@@ -105,18 +105,18 @@ impl Relay {
         let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
             let message = NotificationMessage {
-                id: row.get("id"),
-                complaint_id: row.get("complaint_id"),
-                event_type: row.get("event_type"),
-                recipient_id: row.get("recipient_id"),
-                recipient_role: row.get("recipient_role"),
-                channel: row.get("channel"),
-                address: row.get("address"),
-                subject: row.get("subject"),
-                body: row.get("body"),
-                created_at: row.get("created_at"),
+                id: row.id,
+                complaint_id: row.complaint_id,
+                event_type: row.event_type,
+                recipient_id: row.recipient_id,
+                recipient_role: row.recipient_role,
+                channel: row.channel,
+                address: row.address,
+                subject: row.subject,
+                body: row.body,
+                created_at: row.created_at,
             };
-            let traceparent: Option<String> = row.get("traceparent");
+            let traceparent = row.traceparent;
             let span = tracing::info_span!("publish_notification", id = %message.id, channel = %message.channel);
             ehelpdesk_shared::telemetry::continue_trace(&span, traceparent.as_deref());
             let mut headers = HeaderMap::new();
@@ -139,8 +139,7 @@ impl Relay {
         for ack in acks {
             ack.await.map_err(|e| e.to_string())?;
         }
-        sqlx::query("UPDATE notification_outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
+        sqlx::query!("UPDATE notification_outbox SET published_at = now() WHERE id = ANY($1)", &ids)
             .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?;

@@ -71,7 +71,7 @@ impl<K: Eq + Hash + Copy, V: Clone> Memo<K, V> {
         }
         let mut tx = pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-        let (at,): (i64,) = sqlx::query_as("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main'")
+        let at = sqlx::query_scalar!("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main'")
             .fetch_one(&mut *tx)
             .await?;
         let answer = compute(&mut tx).await?;

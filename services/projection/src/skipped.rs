@@ -39,15 +39,15 @@ pub struct Skip<'a> {
 
 /// Records `skip` in the batch's transaction; a replayed one is already there.
 pub async fn record(tx: &mut Transaction<'_, Postgres>, skip: &Skip<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO skipped_events (sequence, subject, reason, recorded_at, kind, sqlstate) \
          VALUES ($1, $2, $3, now(), $4, $5) ON CONFLICT (sequence) DO NOTHING",
+        skip.sequence as i64,
+        skip.subject,
+        &skip.reason,
+        skip.kind.as_str(),
+        skip.sqlstate.as_deref(),
     )
-    .bind(skip.sequence as i64)
-    .bind(skip.subject)
-    .bind(&skip.reason)
-    .bind(skip.kind.as_str())
-    .bind(skip.sqlstate.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -87,12 +87,12 @@ pub async fn skip_alone(pool: &PgPool, message: &Incoming, error: &ApplyError) -
         sqlstate,
     };
     record(&mut tx, &skip).await?;
-    let moved = sqlx::query(
+    let moved = sqlx::query!(
         "UPDATE projection_checkpoint SET last_sequence = $1, updated_at = now() \
          WHERE name = 'main' AND last_sequence = $2",
+        message.sequence as i64,
+        done as i64,
     )
-    .bind(message.sequence as i64)
-    .bind(done as i64)
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() != 1 {
@@ -104,5 +104,7 @@ pub async fn skip_alone(pool: &PgPool, message: &Incoming, error: &ApplyError) -
 
 /// Skipped events by kind, for the `ehelpdesk_projection_skipped_events` gauge.
 pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT kind, count(*) FROM skipped_events GROUP BY kind").fetch_all(pool).await
+    let rows =
+        sqlx::query!(r#"SELECT kind, count(*) AS "count!" FROM skipped_events GROUP BY kind"#).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|row| (row.kind, row.count)).collect())
 }

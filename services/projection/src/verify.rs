@@ -14,7 +14,7 @@ use ehelpdesk_shared::staff::StaffMember;
 use ehelpdesk_shared::validation::StaffId;
 use futures::StreamExt;
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -160,14 +160,14 @@ pub async fn verify(
     let folded = replay.complaints;
 
     let mut differences = vec![];
-    let rows = sqlx::query(
-        "SELECT complaint_id, status, pic_id, closed_at IS NOT NULL AS closed, state, last_sequence FROM complaints",
+    let rows = sqlx::query!(
+        r#"SELECT complaint_id, status, pic_id, closed_at IS NOT NULL AS "closed!", state, last_sequence FROM complaints"#,
     )
     .fetch_all(pool)
     .await?;
     let mut in_models = BTreeSet::new();
     for row in &rows {
-        let id: Uuid = row.get("complaint_id");
+        let id = row.complaint_id;
         in_models.insert(id);
         let Some(f) = folded.get(&id) else {
             differences.push(Difference { complaint_id: id, what: "in the read model but not in the log".into() });
@@ -179,15 +179,14 @@ pub async fn verify(
                 differences.push(Difference { complaint_id: id, what: what.to_owned() });
             }
         };
-        let state: serde_json::Value = row.get("state");
-        check("state differs from the folded events", serde_json::to_value(c).ok().as_ref() == Some(&state));
+        check("state differs from the folded events", serde_json::to_value(c).ok().as_ref() == Some(&row.state));
         check(
-            &format!("status is `{}`, the log says `{}`", row.get::<String, _>("status"), c.status.as_str()),
-            row.get::<String, _>("status") == c.status.as_str(),
+            &format!("status is `{}`, the log says `{}`", row.status, c.status.as_str()),
+            row.status == c.status.as_str(),
         );
-        check("PIC differs", row.get::<Option<String>, _>("pic_id").as_deref() == c.pic_id().map(|p| p.as_str()));
-        check("closed or not differs", row.get::<bool, _>("closed") == c.closed_at.is_some());
-        check("last_sequence differs", f.sequences.last().copied() == Some(row.get::<i64, _>("last_sequence")));
+        check("PIC differs", row.pic_id.as_deref() == c.pic_id().map(|p| p.as_str()));
+        check("closed or not differs", row.closed == c.closed_at.is_some());
+        check("last_sequence differs", f.sequences.last().copied() == Some(row.last_sequence));
     }
     for (id, f) in &folded {
         if let Some(reason) = &f.broken {
@@ -202,8 +201,8 @@ pub async fn verify(
         }
     }
     let mut timelines: BTreeMap<Uuid, BTreeSet<i64>> = BTreeMap::new();
-    for row in sqlx::query("SELECT complaint_id, sequence FROM timeline").fetch_all(pool).await? {
-        timelines.entry(row.get(0)).or_default().insert(row.get(1));
+    for row in sqlx::query!("SELECT complaint_id, sequence FROM timeline").fetch_all(pool).await? {
+        timelines.entry(row.complaint_id).or_default().insert(row.sequence);
     }
     for (id, f) in &folded {
         let steps = timelines.remove(id).unwrap_or_default();
