@@ -52,6 +52,11 @@ impl CategoryCode {
         &self.0
     }
 
+    /// A code read back from the log or a stored state, even one the data file since dropped.
+    pub(crate) fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     pub fn category(&self) -> &'static Category {
         // Only `parse` builds a CategoryCode, and it checked the code exists.
         find(&self.0).unwrap_or(&all()[0])

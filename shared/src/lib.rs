@@ -8,6 +8,8 @@
 //! - [`error`]: why the domain refuses a command, with stable codes.
 //! - [`visibility`]: who sees what of a complaint, for both services.
 //! - [`envelope`]: the JSON form of an event in the stream.
+//! - [`stored`]: the stored schemas the log and the read model's states are read through,
+//!   apart from the domain types.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
 //! - [`config`], [`telemetry`], [`shutdown`] and [`streams`]: plumbing both services start
 //!   and stop with.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod shutdown;
 pub mod staff;
+pub mod stored;
 pub mod streams;
 pub mod telemetry;
 pub mod validation;

@@ -25,14 +25,19 @@ impl FieldError {
     }
 }
 
-/// Implements `Deserialize` through `parse`, so stored events are re-validated on read and
-/// a request body cannot smuggle an unvalidated value in.
 /// Reading back what was written: the value was validated when it entered (at the HTTP
 /// edge, through `parse`), and validators may tighten later, so the log, stored states and
 /// caches decode it as it is, for ever. Input never deserializes into these types: request
 /// bodies carry strings that handlers `parse`.
 macro_rules! deserialize_as_stored {
     ($ty:ty) => {
+        impl $ty {
+            /// A value read back from the log or a stored state, as it was written.
+            pub(crate) fn from_stored(raw: String) -> Self {
+                Self(raw)
+            }
+        }
+
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 String::deserialize(d).map(Self)
@@ -246,11 +251,7 @@ impl Text {
 }
 
 // Stored text was validated when written; limits may change, so reading never re-checks them.
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Text)
-    }
-}
+deserialize_as_stored!(Text);
 
 /// Limits, in characters, for the free-text fields of commands.
 pub mod limits {

@@ -10,6 +10,7 @@ use ehelpdesk_shared::aggregate::{Aggregate, DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::envelope;
 use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
+use ehelpdesk_shared::stored::state::{StoredComplaint, StoredStaffMember};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -295,10 +296,10 @@ async fn load_states(
         let state: serde_json::Value = row.get(2);
         match (row.get::<Option<Uuid>, _>(0), row.get::<Option<String>, _>(1)) {
             (Some(id), _) => {
-                complaints.insert(id, serde_json::from_value(state).map_err(decode_error)?);
+                complaints.insert(id, serde_json::from_value::<StoredComplaint>(state).map_err(decode_error)?.into());
             }
             (None, Some(id)) => {
-                staff.insert(id, serde_json::from_value(state).map_err(decode_error)?);
+                staff.insert(id, serde_json::from_value::<StoredStaffMember>(state).map_err(decode_error)?.into());
             }
             (None, None) => {}
         }
@@ -469,7 +470,7 @@ fn complaint_row(c: &Complaint, sequence: u64) -> serde_json::Value {
         "satisfaction_rating": satisfaction.and_then(|s| s.rating),
         "satisfaction_comment": satisfaction.and_then(|s| s.comment.as_ref()),
         "reopen_count": c.reopen_count,
-        "state": c,
+        "state": StoredComplaint::from(c),
         "last_sequence": sequence,
     })
 }
@@ -484,7 +485,7 @@ fn staff_row(s: &StaffMember, sequence: u64) -> serde_json::Value {
         "roles": s.roles,
         "categories": s.categories,
         "active": s.active,
-        "state": s,
+        "state": StoredStaffMember::from(s),
         "last_sequence": sequence,
     })
 }

@@ -11,6 +11,7 @@ use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::config::EventLogConfig;
 use ehelpdesk_shared::envelope;
 use ehelpdesk_shared::staff::StaffMember;
+use ehelpdesk_shared::stored::state::StoredComplaint;
 use ehelpdesk_shared::validation::StaffId;
 use futures::StreamExt;
 use serde::Serialize;
@@ -180,7 +181,10 @@ pub async fn verify(
             }
         };
         let state: serde_json::Value = row.get("state");
-        check("state differs from the folded events", serde_json::to_value(c).ok().as_ref() == Some(&state));
+        check(
+            "state differs from the folded events",
+            serde_json::to_value(StoredComplaint::from(c)).ok().as_ref() == Some(&state),
+        );
         check(
             &format!("status is `{}`, the log says `{}`", row.get::<String, _>("status"), c.status.as_str()),
             row.get::<String, _>("status") == c.status.as_str(),
