@@ -11,6 +11,7 @@
 //! - [`stored`]: the stored schemas the log and the read model's states are read through,
 //!   apart from the domain types.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
+//! - `test_fixtures` (feature `test-fixtures`): fixed states for the services' snapshot tests.
 //! - [`config`], [`telemetry`], [`shutdown`] and [`streams`]: plumbing both services start
 //!   and stop with.
 
@@ -29,5 +30,7 @@ pub mod staff;
 pub mod stored;
 pub mod streams;
 pub mod telemetry;
+#[cfg(feature = "test-fixtures")]
+pub mod test_fixtures;
 pub mod validation;
 pub mod visibility;
