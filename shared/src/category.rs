@@ -63,13 +63,6 @@ impl CategoryCode {
     }
 }
 
-// A stored event keeps its category even if the file later drops it.
-impl<'de> Deserialize<'de> for CategoryCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(CategoryCode)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
