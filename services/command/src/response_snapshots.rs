@@ -2,6 +2,7 @@
 //! event fixtures (fixed UUIDs and timestamps), against committed `.snap` files in
 //! `snapshots/`. A renamed field of the domain state changes none of them.
 
+use ehelpdesk_shared::complaint::ComplaintEvent;
 use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
 use ehelpdesk_shared::test_fixtures;
 use ehelpdesk_shared::visibility::{ComplaintView, Relation};
@@ -15,6 +16,11 @@ fn accepted_commands() {
     let events = test_fixtures::complaint_events("ComplaintAssigned.v1");
     let assigned = test_fixtures::complaint_after("ComplaintAssigned.v1");
     insta::assert_json_snapshot!("receipt_complaint", assigned.receipt(&events[1].event, 2));
+    let mut outside_categories = events[1].event.clone();
+    if let ComplaintEvent::ComplaintAssigned(a) = &mut outside_categories {
+        a.covers_category = false;
+    }
+    insta::assert_json_snapshot!("receipt_complaint_with_warning", assigned.receipt(&outside_categories, 2));
     let member = test_fixtures::staff_member();
     let deactivation = StaffEvent::StaffDeactivated(ehelpdesk_shared::staff::StaffDeactivated {
         reason: ehelpdesk_shared::validation::Text::parse("reason", "Bersara", 1, 100).unwrap(),
