@@ -52,16 +52,14 @@ impl CategoryCode {
         &self.0
     }
 
+    /// A code read back from the log or a stored state, even one the data file since dropped.
+    pub(crate) fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     pub fn category(&self) -> &'static Category {
         // Only `parse` builds a CategoryCode, and it checked the code exists.
         find(&self.0).unwrap_or(&all()[0])
-    }
-}
-
-// A stored event keeps its category even if the file later drops it.
-impl<'de> Deserialize<'de> for CategoryCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(CategoryCode)
     }
 }
 

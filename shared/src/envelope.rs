@@ -1,11 +1,13 @@
 //! The wire form of an event, as stored in JetStream:
-//! `{"type", "version", "<aggregate>_id", "occurred_at", "actor", "data"}`.
+//! `{"type", "version", "<aggregate>_id", "occurred_at", "actor", "data"}`. The actor and the
+//! data go through the stored schema ([`crate::stored`]), never the domain types' serde.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::actor::Actor;
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, Recorded};
+use crate::stored::state::StoredActor;
 
 /// NATS header names used on event messages.
 pub mod headers {
@@ -24,7 +26,7 @@ pub fn encode<A: Aggregate>(id: &A::Id, recorded: &Recorded<A::Event>) -> Vec<u8
         "version": A::Event::current_version(event_type).unwrap_or(1),
         A::ID_FIELD: id,
         "occurred_at": recorded.occurred_at,
-        "actor": recorded.actor,
+        "actor": StoredActor::from(&recorded.actor),
         "data": recorded.event.to_data(),
     });
     // Serialising a `Value` cannot fail.
@@ -49,7 +51,8 @@ pub fn decode<A: Aggregate>(payload: &[u8]) -> Result<Decoded<A>, DecodeError> {
     let id: A::Id = serde_json::from_value(take(A::ID_FIELD)?).map_err(|_| DecodeError::Envelope(A::ID_FIELD))?;
     let occurred_at: DateTime<Utc> =
         serde_json::from_value(take("occurred_at")?).map_err(|_| DecodeError::Envelope("occurred_at"))?;
-    let actor: Actor = serde_json::from_value(take("actor")?).map_err(|_| DecodeError::Envelope("actor"))?;
+    let actor: Actor =
+        serde_json::from_value::<StoredActor>(take("actor")?).map_err(|_| DecodeError::Envelope("actor"))?.into();
     let data = take("data")?;
     let event = A::Event::decode(&event_type, version, data)?;
     Ok(Decoded { id, recorded: Recorded { event, occurred_at, actor }, written_version: version })

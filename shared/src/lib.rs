@@ -8,7 +8,10 @@
 //! - [`error`]: why the domain refuses a command, with stable codes.
 //! - [`visibility`]: who sees what of a complaint, for both services.
 //! - [`envelope`]: the JSON form of an event in the stream.
+//! - [`stored`]: the stored schemas the log and the read model's states are read through,
+//!   apart from the domain types.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
+//! - `test_fixtures` (feature `test-fixtures`): fixed states for the services' snapshot tests.
 //! - [`config`], [`telemetry`], [`shutdown`] and [`streams`]: plumbing both services start
 //!   and stop with.
 
@@ -24,7 +27,10 @@ pub mod error;
 pub mod http;
 pub mod shutdown;
 pub mod staff;
+pub mod stored;
 pub mod streams;
 pub mod telemetry;
+#[cfg(feature = "test-fixtures")]
+pub mod test_fixtures;
 pub mod validation;
 pub mod visibility;

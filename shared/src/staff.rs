@@ -4,17 +4,18 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::actor::Role;
 use crate::aggregate::{Aggregate, Context, DecodeError, DomainEvent, Recorded, ReplayError};
 use crate::category::CategoryCode;
 use crate::error::DomainError;
+use crate::stored::staff as stored;
 use crate::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// The domain state; the read model stores [`crate::stored::state::StoredStaffMember`] and
+/// the API answers with its own view, so each can change alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffMember {
     pub id: StaffId,
     pub ic_number: IcNumber,
@@ -36,7 +37,7 @@ impl StaffMember {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffRegistered {
     pub ic_number: IcNumber,
     pub name: Text,
@@ -48,29 +49,22 @@ pub struct StaffRegistered {
 }
 
 /// Only the fields that changed are present.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StaffUpdated {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<PhoneNumber>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ptj: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<BTreeSet<Role>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<BTreeSet<CategoryCode>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffDeactivated {
     pub reason: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
-#[serde(tag = "type", content = "data")]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
 pub enum StaffEvent {
     StaffRegistered(StaffRegistered),
     StaffUpdated(StaffUpdated),
@@ -82,28 +76,22 @@ impl StaffEvent {
     pub const TYPES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 }
 
+// Read and written through the stored schema (`crate::stored::staff`), as complaint events.
 impl DomainEvent for StaffEvent {
     fn event_type(&self) -> &'static str {
         self.into()
     }
 
     fn to_data(&self) -> Value {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(mut tagged)) => tagged.remove("data").unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
+        stored::StoredStaffEvent::from(self).to_data()
     }
 
     fn current_version(event_type: &str) -> Option<u32> {
-        Self::TYPES.contains(&event_type).then_some(1)
+        stored::current_version(event_type)
     }
 
     fn decode(event_type: &str, version: u32, data: Value) -> Result<Self, DecodeError> {
-        let current = Self::current_version(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.into()))?;
-        if version != current {
-            return Err(DecodeError::UnknownVersion { event_type: event_type.into(), version });
-        }
-        Ok(serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))?)
+        stored::decode(event_type, version, data).map(Self::from)
     }
 }
 

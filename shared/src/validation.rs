@@ -25,17 +25,17 @@ impl FieldError {
     }
 }
 
-/// Implements `Deserialize` through `parse`, so stored events are re-validated on read and
-/// a request body cannot smuggle an unvalidated value in.
 /// Reading back what was written: the value was validated when it entered (at the HTTP
-/// edge, through `parse`), and validators may tighten later, so the log, stored states and
-/// caches decode it as it is, for ever. Input never deserializes into these types: request
-/// bodies carry strings that handlers `parse`.
-macro_rules! deserialize_as_stored {
+/// edge, through `parse`), and validators may tighten later, so the stored schema
+/// ([`crate::stored`]) hands its strings back as they are, for ever. Nothing deserializes
+/// into these types (`StaffId` aside, an envelope's id): request bodies carry strings that
+/// handlers `parse`, and stored data goes through the stored schema.
+macro_rules! from_stored {
     ($ty:ty) => {
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d).map(Self)
+        impl $ty {
+            /// A value read back from the log or a stored state, as it was written.
+            pub(crate) fn from_stored(raw: String) -> Self {
+                Self(raw)
             }
         }
     };
@@ -83,7 +83,7 @@ impl IcNumber {
         crate::visibility::mask_ic_number(&self.0)
     }
 }
-deserialize_as_stored!(IcNumber);
+from_stored!(IcNumber);
 
 // Debug never prints the whole number, so a stray `{:?}` in a log line cannot leak it.
 impl fmt::Debug for IcNumber {
@@ -129,7 +129,7 @@ impl PhoneNumber {
         &self.0
     }
 }
-deserialize_as_stored!(PhoneNumber);
+from_stored!(PhoneNumber);
 
 /// An e-mail address (RFC 5322 addr-spec, as checked by the `email_address` crate).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -155,7 +155,7 @@ impl Email {
         &self.0
     }
 }
-deserialize_as_stored!(Email);
+from_stored!(Email);
 
 /// Identifier of a member of staff (the treasury portal's user id): 1-64 of `a-z 0-9 _ -`,
 /// so it is safe as a NATS subject token and in URLs.
@@ -181,7 +181,14 @@ impl StaffId {
         &self.0
     }
 }
-deserialize_as_stored!(StaffId);
+from_stored!(StaffId);
+
+// Ids are read from envelopes and subjects (`Aggregate::Id`) as written, like the stored schema.
+impl<'de> Deserialize<'de> for StaffId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self)
+    }
+}
 
 impl fmt::Display for StaffId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,11 +253,7 @@ impl Text {
 }
 
 // Stored text was validated when written; limits may change, so reading never re-checks them.
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Text)
-    }
-}
+from_stored!(Text);
 
 /// Limits, in characters, for the free-text fields of commands.
 pub mod limits {

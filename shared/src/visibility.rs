@@ -2,6 +2,8 @@
 //! may not leak"). A caller stands in a [`Relation`] to a complaint, or in none, and then
 //! the complaint does not exist for them, for reads and writes alike.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 use crate::actor::{Actor, Role};
 use crate::category::CategoryCode;
 use crate::complaint::{Channel, ClosedBy, Complaint, Satisfaction, StaffRef, Status, Vendor};
+use crate::staff::StaffMember;
 use crate::validation::Text;
 
 /// How a caller stands to one complaint.
@@ -98,6 +101,70 @@ pub struct ComplainantView {
     pub ptj: String,
 }
 
+/// Someone a complaint names (PIC, implementor), as the API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = StaffRef)]
+pub struct StaffRefView {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&StaffRef> for StaffRefView {
+    fn from(r: &StaffRef) -> Self {
+        Self { id: r.id.as_str().to_owned(), name: r.name.clone() }
+    }
+}
+
+/// The complainant's rating and comment on closing, as the API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Satisfaction)]
+pub struct SatisfactionView {
+    pub rating: Option<u8>,
+    pub comment: Option<String>,
+}
+
+impl From<&Satisfaction> for SatisfactionView {
+    fn from(s: &Satisfaction) -> Self {
+        Self { rating: s.rating, comment: s.comment.as_ref().map(|c| c.as_str().to_owned()) }
+    }
+}
+
+/// A member of staff as the directory's readers (admins, auditors) see them: the API's
+/// shape, apart from the domain state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = StaffMember)]
+pub struct StaffMemberView {
+    pub id: String,
+    pub ic_number: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub ptj: String,
+    pub roles: BTreeSet<Role>,
+    pub categories: BTreeSet<String>,
+    pub active: bool,
+    pub registered_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&StaffMember> for StaffMemberView {
+    fn from(s: &StaffMember) -> Self {
+        Self {
+            id: s.id.as_str().to_owned(),
+            ic_number: s.ic_number.as_str().to_owned(),
+            name: s.name.as_str().to_owned(),
+            email: s.email.as_str().to_owned(),
+            phone: s.phone.as_str().to_owned(),
+            ptj: s.ptj.as_str().to_owned(),
+            roles: s.roles.clone(),
+            categories: s.categories.iter().map(|c| c.as_str().to_owned()).collect(),
+            active: s.active,
+            registered_at: s.registered_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
 /// A complaint as one caller may see it: the API's shape, kept apart from the domain state
 /// so that neither can change the other by accident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -116,9 +183,9 @@ pub struct ComplaintView {
     pub reference: Option<Text>,
     pub logged_by: Actor,
     pub status: Status,
-    pub pic: Option<StaffRef>,
+    pub pic: Option<StaffRefView>,
     /// Staff only: a complainant is never told who the complaint was referred to.
-    pub implementor: Option<StaffRef>,
+    pub implementor: Option<StaffRefView>,
     pub vendor: Option<Vendor>,
     #[schema(value_type = Option<String>)]
     pub vendor_log_number: Option<Text>,
@@ -127,7 +194,7 @@ pub struct ComplaintView {
     pub first_response_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<ClosedBy>,
-    pub satisfaction: Option<Satisfaction>,
+    pub satisfaction: Option<SatisfactionView>,
     pub last_activity_at: DateTime<Utc>,
     pub reopen_count: u32,
     /// Number of events folded into this state.
@@ -155,8 +222,8 @@ impl ComplaintView {
             reference: c.reference.clone(),
             logged_by: c.logged_by.clone(),
             status: relation.shown_status(c.status),
-            pic: c.pic.clone(),
-            implementor: if relation.sees_internal_steps() { c.implementor.clone() } else { None },
+            pic: c.pic.as_ref().map(Into::into),
+            implementor: if relation.sees_internal_steps() { c.implementor.as_ref().map(Into::into) } else { None },
             vendor: c.vendor,
             vendor_log_number: c.vendor_log_number.clone(),
             logged_at: c.logged_at,
@@ -164,7 +231,7 @@ impl ComplaintView {
             first_response_at: c.first_response_at,
             closed_at: c.closed_at,
             closed_by: c.closed_by,
-            satisfaction: c.satisfaction.clone(),
+            satisfaction: c.satisfaction.as_ref().map(Into::into),
             last_activity_at: c.last_activity_at,
             reopen_count: c.reopen_count,
             version: c.version,

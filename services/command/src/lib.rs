@@ -17,3 +17,6 @@ pub mod receipts;
 pub mod routes;
 pub mod startup;
 pub mod state;
+
+#[cfg(test)]
+mod response_snapshots;

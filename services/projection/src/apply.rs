@@ -10,11 +10,12 @@ use ehelpdesk_shared::aggregate::{Aggregate, DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::envelope;
 use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
-use serde_json::json;
+use ehelpdesk_shared::stored::state::{StoredComplaint, StoredStaffMember};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::project::{self, Notification, TimelineRow};
+use crate::rows::{ComplaintRecord, StaffRecord};
 use crate::skipped::{self, Kind, Skip};
 
 /// One message from the stream.
@@ -92,10 +93,11 @@ fn decode(prefix: &str, message: &Incoming) -> Decoded {
 
 /// Reads the checkpoint, locking it against a concurrent writer (a rebuild's swap).
 pub async fn checkpoint(tx: &mut Transaction<'_, Postgres>) -> Result<u64, sqlx::Error> {
-    let row = sqlx::query("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main' FOR UPDATE")
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row.get::<i64, _>(0) as u64)
+    let sequence =
+        sqlx::query_scalar!("SELECT last_sequence FROM projection_checkpoint WHERE name = 'main' FOR UPDATE")
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(sequence as u64)
 }
 
 /// Applies `batch` (in stream order) and returns the new checkpoint.
@@ -254,12 +256,14 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
         }
     }
 
-    let complaint_rows: Vec<serde_json::Value> = touched_complaints
+    let complaint_rows: Vec<ComplaintRecord> = touched_complaints
         .iter()
-        .filter_map(|(id, sequence)| complaints.get(id).map(|c| complaint_row(c, *sequence)))
+        .filter_map(|(id, sequence)| complaints.get(id).map(|c| ComplaintRecord::of(c, *sequence)))
         .collect();
-    let staff_rows: Vec<serde_json::Value> =
-        touched_staff.iter().filter_map(|(id, sequence)| staff.get(id).map(|s| staff_row(s, *sequence))).collect();
+    let staff_rows: Vec<StaffRecord> = touched_staff
+        .iter()
+        .filter_map(|(id, sequence)| staff.get(id).map(|s| StaffRecord::of(s, *sequence)))
+        .collect();
     for one in &skipped {
         skipped::record(&mut tx, one).await?;
     }
@@ -295,10 +299,10 @@ async fn load_states(
         let state: serde_json::Value = row.get(2);
         match (row.get::<Option<Uuid>, _>(0), row.get::<Option<String>, _>(1)) {
             (Some(id), _) => {
-                complaints.insert(id, serde_json::from_value(state).map_err(decode_error)?);
+                complaints.insert(id, serde_json::from_value::<StoredComplaint>(state).map_err(decode_error)?.into());
             }
             (None, Some(id)) => {
-                staff.insert(id, serde_json::from_value(state).map_err(decode_error)?);
+                staff.insert(id, serde_json::from_value::<StoredStaffMember>(state).map_err(decode_error)?.into());
             }
             (None, None) => {}
         }
@@ -306,44 +310,10 @@ async fn load_states(
     Ok((complaints, staff))
 }
 
-const COMPLAINT_COLUMNS: &[&str] = &[
-    "complaint_id",
-    "number",
-    "title",
-    "description",
-    "category",
-    "channel",
-    "complainant_id",
-    "complainant_ic",
-    "complainant_name",
-    "complainant_email",
-    "complainant_phone",
-    "ptj",
-    "status",
-    "pic_id",
-    "pic_name",
-    "implementor_id",
-    "implementor_name",
-    "vendor",
-    "vendor_log_number",
-    "logged_at",
-    "assigned_at",
-    "first_response_at",
-    "closed_at",
-    "last_activity_at",
-    "closed_by",
-    "satisfaction_rating",
-    "satisfaction_comment",
-    "reopen_count",
-    "state",
-    "last_sequence",
-];
-const STAFF_COLUMNS: &[&str] =
-    &["staff_id", "name", "email", "phone", "ptj", "roles", "categories", "active", "state", "last_sequence"];
 /// What one batch writes.
 struct Rows<'a> {
-    complaints: Vec<serde_json::Value>,
-    staff: Vec<serde_json::Value>,
+    complaints: Vec<ComplaintRecord>,
+    staff: Vec<StaffRecord>,
     timeline: &'a [TimelineRow],
     outbox: &'a [Notification],
 }
@@ -386,16 +356,16 @@ async fn write_batch(
              checkpoint_row AS (UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() \
                WHERE name = 'main' AND last_sequence = $27 RETURNING last_sequence) \
              SELECT pg_notify(current_schema() || '_checkpoint', last_sequence::text) FROM checkpoint_row",
-            upsert_sql("complaints", COMPLAINT_COLUMNS, "complaint_id", 1),
-            upsert_sql("staff", STAFF_COLUMNS, "staff_id", 2),
+            upsert_sql("complaints", ComplaintRecord::COLUMNS, "complaint_id", 1),
+            upsert_sql("staff", StaffRecord::COLUMNS, "staff_id", 2),
         )
     });
     let (timeline, outbox) = (rows.timeline, rows.outbox);
     let steps = |f: fn(&TimelineRow) -> &str| timeline.iter().map(f).collect::<Vec<_>>();
     let notes = |f: fn(&Notification) -> &str| outbox.iter().map(f).collect::<Vec<_>>();
     let written = sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(serde_json::Value::Array(rows.complaints))
-        .bind(serde_json::Value::Array(rows.staff))
+        .bind(sqlx::types::Json(&rows.complaints))
+        .bind(sqlx::types::Json(&rows.staff))
         .bind(timeline.iter().map(|r| r.complaint_id).collect::<Vec<_>>())
         .bind(timeline.iter().map(|r| r.sequence).collect::<Vec<_>>())
         .bind(timeline.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
@@ -436,55 +406,4 @@ fn upsert_sql(table: &str, columns: &[&str], key: &str, param: usize) -> String 
          ON CONFLICT ({key}) DO UPDATE SET {}",
         updates.join(", ")
     )
-}
-
-fn complaint_row(c: &Complaint, sequence: u64) -> serde_json::Value {
-    let satisfaction = c.satisfaction.as_ref();
-    json!({
-        "complaint_id": c.id,
-        "number": c.number,
-        "title": c.title,
-        "description": c.description,
-        "category": c.category,
-        "channel": c.channel,
-        "complainant_id": c.complainant.id,
-        "complainant_ic": c.complainant.ic_number,
-        "complainant_name": c.complainant.name,
-        "complainant_email": c.complainant.email,
-        "complainant_phone": c.complainant.phone,
-        "ptj": c.complainant.ptj,
-        "status": c.status,
-        "pic_id": c.pic.as_ref().map(|p| &p.id),
-        "pic_name": c.pic.as_ref().map(|p| &p.name),
-        "implementor_id": c.implementor.as_ref().map(|p| &p.id),
-        "implementor_name": c.implementor.as_ref().map(|p| &p.name),
-        "vendor": c.vendor,
-        "vendor_log_number": c.vendor_log_number,
-        "logged_at": c.logged_at,
-        "assigned_at": c.assigned_at,
-        "first_response_at": c.first_response_at,
-        "closed_at": c.closed_at,
-        "last_activity_at": c.last_activity_at,
-        "closed_by": c.closed_by,
-        "satisfaction_rating": satisfaction.and_then(|s| s.rating),
-        "satisfaction_comment": satisfaction.and_then(|s| s.comment.as_ref()),
-        "reopen_count": c.reopen_count,
-        "state": c,
-        "last_sequence": sequence,
-    })
-}
-
-fn staff_row(s: &StaffMember, sequence: u64) -> serde_json::Value {
-    json!({
-        "staff_id": s.id,
-        "name": s.name,
-        "email": s.email,
-        "phone": s.phone,
-        "ptj": s.ptj,
-        "roles": s.roles,
-        "categories": s.categories,
-        "active": s.active,
-        "state": s,
-        "last_sequence": sequence,
-    })
 }

@@ -15,6 +15,7 @@ use ehelpdesk_shared::error::DomainError;
 use ehelpdesk_shared::http::ApiError;
 use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor, StaffPath};
 use ehelpdesk_shared::staff::StaffMember;
+use ehelpdesk_shared::visibility::{ComplaintView, Relation, StaffMemberView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -112,10 +113,12 @@ pub struct StateAsOf {
     pub state: serde_json::Value,
 }
 
-async fn state_as_of<A: Aggregate + Serialize>(
+/// `view` is the API's shape of the folded state: the domain state itself is never the answer.
+async fn state_as_of<A: Aggregate, V: Serialize>(
     state: &AppState,
     id: &A::Id,
     params: &AsOfParams,
+    view: fn(&A) -> V,
 ) -> Result<Option<StateAsOf>, ApiError> {
     let as_of = params.as_of()?;
     let history = read_history::<A>(&state.jetstream, &state.settings.event_log, id).await.map_err(audit_error)?;
@@ -123,7 +126,7 @@ async fn state_as_of<A: Aggregate + Serialize>(
         return Ok(None);
     }
     let (folded, last_sequence) = history.state_as_of(as_of).map_err(audit_error)?;
-    let value = serde_json::to_value(&folded).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let value = serde_json::to_value(folded.as_ref().map(view)).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Some(StateAsOf { id: id.to_string(), last_sequence, state: value }))
 }
 
@@ -138,7 +141,7 @@ pub async fn complaint_state(
     ApiQuery(params): ApiQuery<AsOfParams>,
 ) -> Result<Json<StateAsOf>, ApiError> {
     auditors_only(&actor)?;
-    state_as_of::<Complaint>(&state, &id, &params)
+    state_as_of(&state, &id, &params, |c: &Complaint| ComplaintView::of(c, Relation::Auditor))
         .await?
         .map(Json)
         .ok_or(ApiError::Domain(DomainError::ComplaintNotFound))
@@ -154,7 +157,10 @@ pub async fn staff_state(
     ApiQuery(params): ApiQuery<AsOfParams>,
 ) -> Result<Json<StateAsOf>, ApiError> {
     auditors_only(&actor)?;
-    state_as_of::<StaffMember>(&state, &id, &params).await?.map(Json).ok_or(ApiError::NotFound("staff_not_found"))
+    state_as_of(&state, &id, &params, |s: &StaffMember| StaffMemberView::from(s))
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("staff_not_found"))
 }
 
 /// Replays the log and compares every complaint with its read-model row and timeline.

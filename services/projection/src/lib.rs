@@ -2,7 +2,7 @@
 //! models, relays notifications, and serves the query API.
 //!
 //! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
-//! batch) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
+//! batch, writing [`rows`]) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
 //! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox; [`rebuild`] replays it all;
 //! [`audit`], [`verify`] and [`audit_routes`] serve auditors straight from the log.
 
@@ -25,7 +25,11 @@ pub mod rebuild;
 pub mod relay;
 pub mod reports;
 pub mod routes;
+pub mod rows;
 pub mod skipped;
 pub mod startup;
 pub mod state;
 pub mod verify;
+
+#[cfg(test)]
+mod response_snapshots;

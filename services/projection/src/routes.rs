@@ -325,8 +325,9 @@ async fn detail_of(
     found: Box<(queries::StoredComplaint, Relation)>,
 ) -> Result<ComplaintDetail, ApiError> {
     let (stored, relation) = *found;
-    let complaint: Complaint = serde_json::from_value(stored.state)
-        .map_err(|e| ApiError::Internal(format!("stored complaint state unreadable: {e}")))?;
+    let complaint: Complaint = serde_json::from_value::<ehelpdesk_shared::stored::state::StoredComplaint>(stored.state)
+        .map_err(|e| ApiError::Internal(format!("stored complaint state unreadable: {e}")))?
+        .into();
     let timeline =
         queries::timeline(&state.pool, complaint.id, relation.sees_internal_steps()).await.map_err(database_error)?;
     let timeline = timeline.into_iter().map(|entry| entry.as_seen_by(relation)).collect();

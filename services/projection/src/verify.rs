@@ -11,6 +11,7 @@ use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::config::EventLogConfig;
 use ehelpdesk_shared::envelope;
 use ehelpdesk_shared::staff::StaffMember;
+use ehelpdesk_shared::stored::state::StoredComplaint;
 use ehelpdesk_shared::validation::StaffId;
 use futures::StreamExt;
 use serde::Serialize;
@@ -179,7 +180,10 @@ pub async fn verify(
                 differences.push(Difference { complaint_id: id, what: what.to_owned() });
             }
         };
-        check("state differs from the folded events", serde_json::to_value(c).ok().as_ref() == Some(&row.state));
+        check(
+            "state differs from the folded events",
+            serde_json::to_value(StoredComplaint::from(c)).ok().as_ref() == Some(&row.state),
+        );
         check(
             &format!("status is `{}`, the log says `{}`", row.status, c.status.as_str()),
             row.status == c.status.as_str(),

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use super::status::Status;
 use crate::aggregate::{DecodeError, DomainEvent};
 use crate::category::CategoryCode;
+use crate::stored::complaint as stored;
 use crate::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
 
 /// The person a complaint belongs to: notified of every step, and the one who closes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplainantDetails {
     pub id: StaffId,
     pub ic_number: IcNumber,
@@ -77,7 +78,7 @@ pub enum ClosedBy {
 }
 
 /// Version 2 added `reference`; version 1 events are upcast with no reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplaintLogged {
     pub number: String,
     pub complainant: ComplainantDetails,
@@ -89,7 +90,7 @@ pub struct ComplaintLogged {
     pub reference: Option<Text>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplaintAssigned {
     pub pic_id: StaffId,
     pub pic_name: String,
@@ -99,43 +100,43 @@ pub struct ComplaintAssigned {
     pub note: Option<Text>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplaintResponded {
     pub message: Text,
     pub status: ResponseStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplainantReplied {
     pub message: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferredToImplementor {
     pub implementor_id: StaffId,
     pub implementor_name: String,
     pub message: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscalatedToVendor {
     pub vendor: Vendor,
     pub vendor_log_number: Option<Text>,
     pub message: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorUpdateRecorded {
     pub message: Text,
     pub vendor_log_number: Option<Text>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InternalNoteAdded {
     pub message: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplaintClosed {
     pub closed_by: ClosedBy,
     pub reason: Option<Text>,
@@ -143,7 +144,7 @@ pub struct ComplaintClosed {
     pub comment: Option<Text>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplaintReopened {
     pub reason: Text,
 }
@@ -151,8 +152,7 @@ pub struct ComplaintReopened {
 /// Every complaint event. The variant names are the wire `type`s, and the only list of them:
 /// [`ComplaintEvent::TYPES`] and `event_type` are derived from the variants, so an event
 /// cannot be written without being readable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
-#[serde(tag = "type", content = "data")]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ComplaintEvent {
     ComplaintLogged(ComplaintLogged),
     ComplaintAssigned(ComplaintAssigned),
@@ -187,45 +187,23 @@ impl ComplaintEvent {
     }
 }
 
+// The log is read and written through the stored schema (`crate::stored::complaint`); the
+// domain events never (de)serialize themselves, so a validator or a renamed field here
+// cannot make the log unreadable.
 impl DomainEvent for ComplaintEvent {
     fn event_type(&self) -> &'static str {
         self.into()
     }
 
     fn to_data(&self) -> Value {
-        // Adjacently tagged: {"type": ..., "data": {...}}; the envelope keeps only `data`.
-        match serde_json::to_value(self) {
-            Ok(Value::Object(mut tagged)) => tagged.remove("data").unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
+        stored::StoredComplaintEvent::from(self).to_data()
     }
 
     fn current_version(event_type: &str) -> Option<u32> {
-        match event_type {
-            "ComplaintLogged" => Some(2),
-            other => Self::TYPES.contains(&other).then_some(1),
-        }
+        stored::current_version(event_type)
     }
 
-    fn decode(event_type: &str, version: u32, mut data: Value) -> Result<Self, DecodeError> {
-        let current = Self::current_version(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.into()))?;
-        // Upcasts: one arm per (type, old version), each bringing the payload one version up.
-        // Events are never rewritten in the log; they are read through these forever.
-        let mut at = version;
-        while at < current {
-            match (event_type, at) {
-                ("ComplaintLogged", 1) => {
-                    if let Some(map) = data.as_object_mut() {
-                        map.insert("reference".into(), Value::Null);
-                    }
-                }
-                _ => break,
-            }
-            at += 1;
-        }
-        if at != current || version == 0 {
-            return Err(DecodeError::UnknownVersion { event_type: event_type.into(), version });
-        }
-        Ok(serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))?)
+    fn decode(event_type: &str, version: u32, data: Value) -> Result<Self, DecodeError> {
+        stored::decode(event_type, version, data).map(Self::from)
     }
 }

@@ -1,8 +1,6 @@
 //! The complaint's state, folded from its events.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::event::*;
@@ -12,19 +10,22 @@ use crate::aggregate::{Recorded, ReplayError};
 use crate::category::CategoryCode;
 use crate::validation::{StaffId, Text};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffRef {
     pub id: StaffId,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Satisfaction {
     pub rating: Option<u8>,
     pub comment: Option<Text>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// The domain state `decide` and `apply` work on. The read model stores
+/// [`crate::stored::state::StoredComplaint`] and the APIs answer with
+/// [`crate::visibility::ComplaintView`], so a field renamed here changes neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Complaint {
     pub id: Uuid,
     pub number: String,
@@ -34,7 +35,6 @@ pub struct Complaint {
     pub description: Text,
     pub channel: Channel,
     /// The iSPEKS document the complaint is about, if given (ComplaintLogged v2).
-    #[serde(default)]
     pub reference: Option<Text>,
     pub logged_by: Actor,
     pub status: Status,
@@ -52,15 +52,9 @@ pub struct Complaint {
     pub reopen_count: u32,
     /// The complainant's replies since the PIC (or an admin) last answered: they page the
     /// PIC, so they are limited ([`super::MAX_REPLIES_WITHOUT_ANSWER`]).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub replies_since_answer: u32,
     /// Number of events folded into this state.
     pub version: u64,
-}
-
-// Absent when zero, so states stored before the field existed read and compare the same.
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 impl Complaint {

@@ -9,8 +9,9 @@ use axum::response::Response;
 use ehelpdesk_shared::actor::{Actor, Role};
 use ehelpdesk_shared::aggregate::EmptyDirectory;
 use ehelpdesk_shared::category::CategoryCode;
-use ehelpdesk_shared::staff::{StaffCommand, StaffMember, StaffRegistered, StaffUpdated};
+use ehelpdesk_shared::staff::{StaffCommand, StaffRegistered, StaffUpdated};
 use ehelpdesk_shared::validation::{Email, FieldError, IcNumber, PhoneNumber, StaffId, Text, limits};
+use ehelpdesk_shared::visibility::StaffMemberView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -133,7 +134,7 @@ pub async fn deactivate_staff(
 
 #[derive(Serialize, ToSchema)]
 pub struct StaffView {
-    pub staff: StaffMember,
+    pub staff: StaffMemberView,
     pub stream_sequence: u64,
 }
 
@@ -154,7 +155,7 @@ pub async fn get_staff(
     }
     let loaded = state.staff.current(&id).await?;
     let staff = loaded.state.ok_or(ApiError::NotFound("staff_not_found"))?;
-    Ok(Json(StaffView { staff, stream_sequence: loaded.last_sequence }))
+    Ok(Json(StaffView { staff: (&staff).into(), stream_sequence: loaded.last_sequence }))
 }
 
 async fn run(
