@@ -215,6 +215,15 @@ async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, 
     }
 }
 
+/// One `/readyz` probe with a client's patience of 10 s: the status (`None`: no answer)
+/// and how long it took.
+pub async fn readiness(service_url: &str) -> (Option<u16>, Duration) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client");
+    let started = Instant::now();
+    let status = http.get(format!("{service_url}/readyz")).send().await.ok().map(|r| r.status().as_u16());
+    (status, started.elapsed())
+}
+
 /// Prints what clients saw during an experiment and asserts what they must never see: a
 /// 5xx other than 503, or a command answered with anything but 2xx or 503.
 pub fn report(experiment: &str, outcome: &Outcome, recoveries: &[Recovery], consistency: &Consistency) {
@@ -225,6 +234,7 @@ pub fn report(experiment: &str, outcome: &Outcome, recoveries: &[Recovery], cons
     );
     println!("   command answers by status: {:?}", outcome.command_statuses());
     println!("   query answers by status:   {:?}", outcome.query_statuses());
+    println!("   503s by problem code:      {:?}", outcome.codes_of_503s());
     for r in recoveries {
         println!(
             "   {}: first command acknowledged {:.2} s after it, projection caught up {:.2} s after it",

@@ -275,6 +275,16 @@ impl Outcome {
         tally(self.answers.iter().filter(|a| a.what != "query" && a.sent >= from && a.answered < to))
     }
 
+    /// The problem codes of the 503s, commands and queries: `"log: event_log_unavailable"`.
+    pub fn codes_of_503s(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for a in self.answers.iter().filter(|a| a.status == Some(503)) {
+            let kind = if a.what == "query" { "query" } else { "command" };
+            *out.entry(format!("{kind}: {}", a.code.as_deref().unwrap_or("-"))).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// Every 5xx but 503, commands and queries: never allowed.
     pub fn server_errors(&self) -> Vec<&Answer> {
         self.answers.iter().filter(|a| a.status.is_some_and(|s| s >= 500 && s != 503)).collect()

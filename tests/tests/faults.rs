@@ -80,7 +80,10 @@ async fn nats_killed_and_restarted_under_load() {
     let killed = Instant::now();
     // 10 s: a command caught mid-append waits out the service's 5 s JetStream timeout
     // before its 503; the window must hold answers, not only requests in flight.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (command_ready, projection_ready) =
+        tokio::join!(consistency::readiness(&command.url), consistency::readiness(&projection.url));
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(killed.elapsed())).await;
     nats.restart(0);
     let restarted = Instant::now();
     let during = load.snapshot().command_statuses_between(killed + Duration::from_millis(500), restarted);
@@ -93,6 +96,8 @@ async fn nats_killed_and_restarted_under_load() {
     println!("   commands sent while NATS was down, by status: {during:?}");
     assert!(during.keys().all(|s| s == "503"), "while NATS is down commands answer 503: {during:?}");
     assert!(during.get("503").is_some_and(|n| *n > 0), "the outage was seen: {during:?}");
+    println!("   /readyz while NATS was down: command {command_ready:?}, projection {projection_ready:?}");
+    assert_eq!((command_ready.0, projection_ready.0), (Some(503), Some(503)), "neither is ready without NATS");
 }
 
 /// The read models' PostgreSQL (a private cluster) stopped with `-m immediate` under load
@@ -110,7 +115,10 @@ async fn postgres_stopped_immediately_and_restarted_under_load() {
     load_for(&load, 60).await;
     postgres.stop_immediate();
     let stopped = Instant::now();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (command_ready, projection_ready) =
+        tokio::join!(consistency::readiness(&command.url), consistency::readiness(&projection.url));
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(stopped.elapsed())).await;
     postgres.start_again().await;
     let started = Instant::now();
     let during = load.snapshot();
@@ -133,6 +141,8 @@ async fn postgres_stopped_immediately_and_restarted_under_load() {
         commands_during.keys().all(|s| s == "200" || s == "201"),
         "the command side holds no database: {commands_during:?}"
     );
+    println!("   /readyz while PostgreSQL was down: command {command_ready:?}, projection {projection_ready:?}");
+    assert_eq!((command_ready.0, projection_ready.0), (Some(200), Some(503)), "only the projection needs PostgreSQL");
     drop(projection);
 }
 
@@ -171,7 +181,10 @@ async fn a_jetstream_cluster_loses_its_leader_then_its_quorum_under_load() {
     cluster.kill(leader);
     cluster.kill(other);
     let lost = Instant::now();
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (command_ready, projection_ready) =
+        tokio::join!(consistency::readiness(&command.url), consistency::readiness(&projection.url));
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(lost.elapsed())).await;
     let without_quorum = load.snapshot().command_statuses_between(lost + Duration::from_millis(500), Instant::now());
     cluster.restart(leader);
     cluster.restart(other);
@@ -215,6 +228,8 @@ async fn a_jetstream_cluster_loses_its_leader_then_its_quorum_under_load() {
         "without quorum nothing is acknowledged and nothing is a 500: {without_quorum:?}"
     );
     assert!(without_quorum.get("503").is_some_and(|n| *n > 0), "the quorum loss was seen: {without_quorum:?}");
+    println!("   /readyz without quorum: command {command_ready:?}, projection {projection_ready:?}");
+    assert_eq!(command_ready.0, Some(503), "the command side is not ready without quorum");
     drop(projection);
 }
 
@@ -301,4 +316,50 @@ impl Drop for Rebuild {
             let _ = self.0.wait();
         }
     }
+}
+
+/// The check and the report can fail: an acknowledged event the log lacks, one the read
+/// models lack, or a 500 among the answers each fail them (so a clean run means something).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_fails_on_a_lost_event_and_the_report_on_a_500() {
+    use futures::FutureExt;
+    use std::panic::AssertUnwindSafe;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let env = env_for(&log, &db.url);
+    let (command, projection) = start_services(&env).await;
+    register_staff(&command).await;
+    let load = Load::start(2, &command.url, &projection.url);
+    load_for(&load, 12).await;
+    let outcome = load.stop().await;
+    let checked = consistency::check(&log, &db.url, &env, &outcome).await;
+    consistency::report("the check's own test, no fault", &outcome, &[], &checked);
+
+    // An acknowledgement the log does not hold.
+    let mut lost = outcome.clone();
+    let mut ghost = lost.acks[0].clone();
+    ghost.sequence = checked.stream_head + 1000;
+    lost.acks.push(ghost);
+    let failed = AssertUnwindSafe(consistency::check(&log, &db.url, &env, &lost)).catch_unwind().await;
+    assert!(failed.is_err(), "an acknowledged event missing from the log must fail the check");
+
+    // An event in the log the read models lost.
+    let pool = ehelpdesk_projection::db::connect(&db.url, "readmodel", 1).await.expect("read models");
+    let removed = sqlx::query("DELETE FROM timeline WHERE sequence = $1")
+        .bind(outcome.acks[1].sequence as i64)
+        .execute(&pool)
+        .await
+        .expect("delete a timeline row");
+    assert_eq!(removed.rows_affected(), 1);
+    let failed = AssertUnwindSafe(consistency::check(&log, &db.url, &env, &outcome)).catch_unwind().await;
+    assert!(failed.is_err(), "an event missing from the read models must fail the check");
+
+    // A 500 among the answers.
+    let mut broken = outcome.clone();
+    let mut answer = broken.answers[0].clone();
+    answer.status = Some(500);
+    broken.answers.push(answer);
+    let failed = std::panic::catch_unwind(|| consistency::report("a 500", &broken, &[], &checked));
+    assert!(failed.is_err(), "a 500 must fail the report");
 }
