@@ -270,9 +270,20 @@ impl Outcome {
         tally(self.answers.iter().filter(|a| a.what == "query"))
     }
 
-    /// Command answers sent within `[from, to)` and answered before `to`, by status.
+    /// Command answers that arrived within `[from, to)`, by status. (By arrival, not by
+    /// sending: a request sent into an outage may wait out the service's timeouts and be
+    /// answered only after it.)
     pub fn command_statuses_between(&self, from: Instant, to: Instant) -> BTreeMap<String, usize> {
-        tally(self.answers.iter().filter(|a| a.what != "query" && a.sent >= from && a.answered < to))
+        tally(self.commands_answered_between(from, to))
+    }
+
+    /// The longest a command answered within `[from, to)` waited for its answer.
+    pub fn slowest_command_between(&self, from: Instant, to: Instant) -> Option<Duration> {
+        self.commands_answered_between(from, to).map(|a| a.answered.duration_since(a.sent)).max()
+    }
+
+    fn commands_answered_between(&self, from: Instant, to: Instant) -> impl Iterator<Item = &Answer> {
+        self.answers.iter().filter(move |a| a.what != "query" && a.answered >= from && a.answered < to)
     }
 
     /// The problem codes of the 503s, commands and queries: `"log: event_log_unavailable"`.
