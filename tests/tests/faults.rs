@@ -12,7 +12,7 @@
 //!
 //! Needs the binaries built first (`cargo build --bins`; `make test` does it). The
 //! experiments run one at a time (they share two cores with everything else), about
-//! 3-4 minutes in all.
+//! 1-2 minutes in all.
 
 use std::time::{Duration, Instant};
 
