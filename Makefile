@@ -65,6 +65,12 @@ test: ## build the binaries, start NATS + PostgreSQL if needed, cargo test --wor
 	$(CARGO) build --workspace --bins
 	exec scripts/with-services.sh $(CARGO) test --workspace
 
+# tests/tests/faults.rs alone, with the figures it prints (make test runs it too).
+.PHONY: test-faults
+test-faults: ## the fault experiments (NATS, PostgreSQL, 3-node cluster, rebuild) and their report, about 2 min
+	$(CARGO) build --workspace --bins
+	exec scripts/with-services.sh $(CARGO) test -p ehelpdesk-tests --test faults -- --nocapture
+
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -3,9 +3,12 @@
 //! Every test gets its own stream and subject prefix ([`TestEventLog`]), removed again when
 //! the test ends, pass or fail.
 
+pub mod consistency;
 pub mod demo;
 pub mod fixtures;
+pub mod load;
 pub mod nats_cluster;
+pub mod postgres_server;
 pub mod process;
 
 use std::net::SocketAddr;
@@ -32,12 +35,18 @@ pub struct TestEventLog {
 
 /// The environment that points a service binary at a test's event log and database.
 pub fn service_env(log: &TestEventLog, db: &TestDatabase) -> Vec<(&'static str, String)> {
+    service_env_for(log, &db.url)
+}
+
+/// [`service_env`] with a database of any server (the fault tests run their own).
+pub fn service_env_for(log: &TestEventLog, database_url: &str) -> Vec<(&'static str, String)> {
     let (notify_stream, notify_prefix) = log.notify();
     vec![
         ("NATS_URL", log.config.nats_url.to_string()),
         ("STREAM_NAME", log.config.stream.clone()),
         ("SUBJECT_PREFIX", log.config.subject_prefix.clone()),
-        ("DATABASE_URL", db.url.clone()),
+        ("STREAM_REPLICAS", log.config.replicas.to_string()),
+        ("DATABASE_URL", database_url.to_owned()),
         ("NOTIFY_STREAM", notify_stream),
         ("NOTIFY_SUBJECT_PREFIX", notify_prefix),
         ("JWT_HS256_SECRET", fixtures::jwt_secret()),

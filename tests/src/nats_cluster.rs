@@ -1,6 +1,7 @@
 //! A JetStream cluster of the test's own: nats-server processes on free 127.0.0.1 ports
 //! with storage in a temporary directory, killed and removed on drop. Never the shared
-//! server on 4222.
+//! server on 4222. A "cluster" of one is a single server (no cluster block), for the fault
+//! tests that kill and restart the only server.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -34,24 +35,20 @@ impl NatsCluster {
         let route_list: Vec<String> = routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
         let mut nodes = vec![];
         for i in 0..size {
-            let config = format!(
-                "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
-                 cluster {{ name: ehelpdesk_test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+            let mut config = format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n",
                 ports[i],
                 dir.join(format!("n{i}")).display(),
-                routes[i],
-                route_list.join(", "),
             );
-            let file = dir.join(format!("n{i}.conf"));
-            std::fs::write(&file, config).expect("config written");
-            let child = Command::new(nats_server())
-                .arg("-c")
-                .arg(&file)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("nats-server starts");
-            nodes.push(child);
+            if size > 1 {
+                config.push_str(&format!(
+                    "cluster {{ name: ehelpdesk_test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                    routes[i],
+                    route_list.join(", "),
+                ));
+            }
+            std::fs::write(dir.join(format!("n{i}.conf")), config).expect("config written");
+            nodes.push(spawn_node(&dir, i));
         }
         let cluster = Self { nodes, ports, dir };
         cluster.wait_for_quorum(size).await;
@@ -74,6 +71,32 @@ impl NatsCluster {
         let _ = self.nodes[i].wait();
     }
 
+    /// Starts node `i` again (after [`Self::kill`]) on its port, config and storage.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.nodes[i] = spawn_node(&self.dir, i);
+    }
+
+    /// The index of the node leading `stream`'s replicas, as the cluster reports it through
+    /// any live node. `None` while no leader is elected (or no node answers).
+    pub async fn leader_of(&self, stream: &str) -> Option<usize> {
+        for i in 0..self.ports.len() {
+            let Ok(client) =
+                async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(self.url(i)).await
+            else {
+                continue;
+            };
+            let js = async_nats::jetstream::new(client);
+            let Ok(mut handle) = js.get_stream(stream).await else { continue };
+            let Ok(info) = handle.info().await else { continue };
+            let leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
+            if let Some(index) = leader.and_then(|name| name.strip_prefix('n')?.parse().ok()) {
+                return Some(index);
+            }
+        }
+        None
+    }
+
     async fn wait_for_quorum(&self, size: usize) {
         for _ in 0..150 {
             if let Ok(client) = async_nats::connect(self.url(0)).await {
@@ -93,6 +116,17 @@ impl NatsCluster {
         }
         panic!("the test's NATS cluster never formed");
     }
+}
+
+/// Runs node `i` of the cluster in `dir` (its config written by [`NatsCluster::start`]).
+fn spawn_node(dir: &std::path::Path, i: usize) -> Child {
+    Command::new(nats_server())
+        .arg("-c")
+        .arg(dir.join(format!("n{i}.conf")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts")
 }
 
 impl Drop for NatsCluster {

@@ -51,8 +51,15 @@ impl Service {
     }
 
     pub async fn wait_ready(&mut self) {
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
+        self.wait_ready_within(Duration::from_secs(20)).await
+    }
+
+    /// [`Self::wait_ready`] with a deadline of the caller's (a cluster electing leaders).
+    pub async fn wait_ready_within(&mut self, within: Duration) {
+        // A hung service must not hang the wait.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("HTTP client");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
             if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await
                 && r.status().is_success()
             {
