@@ -73,6 +73,8 @@ fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
 pub struct InboxParams {
     /// Whose inbox: a PIC's own by default; admins and auditors name one.
     pub pic_id: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     /// Wait until this stream sequence is applied (read your own write).
     pub min_seq: Option<u64>,
@@ -141,6 +143,8 @@ pub async fn badge(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     pub min_seq: Option<u64>,
 }
@@ -176,6 +180,8 @@ pub struct SearchParams {
     pub to: Option<DateTime<Utc>>,
     /// Words to find in the title or description.
     pub q: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -426,6 +432,8 @@ pub async fn resolution_report(
 pub struct OutboxParams {
     /// Only notifications not yet published.
     pub pending: Option<bool>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     pub min_seq: Option<u64>,
 }
