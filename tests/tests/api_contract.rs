@@ -214,8 +214,10 @@ async fn schemathesis_finds_no_failure() {
         if !run_tool(validator).await {
             failed.push(format!("{service}: openapi-spec-validator"));
         }
+        let app = if service == "command" { &*s.command } else { &*s.projection };
         for person in [&ADMIN, &PIC, &COMPLAINANT] {
             let started = std::time::Instant::now();
+            let before = answers(app).await;
             let mut run = Command::new(venv.join("bin/schemathesis"));
             run.args(["--config-file"])
                 .arg(&config)
@@ -224,7 +226,14 @@ async fn schemathesis_finds_no_failure() {
                 .args(["--url", url.trim_end_matches('/')])
                 .arg(&file);
             let passed = run_tool(run).await;
-            eprintln!("schemathesis {service} as {}: passed={passed} in {:?}", person.role, started.elapsed());
+            let after = answers(app).await;
+            let (total, success) = (after.0 - before.0, after.1 - before.1);
+            eprintln!(
+                "schemathesis {service} as {}: passed={passed} in {:.0?}; the service answered {total} requests, \
+                 {success} of them 2xx",
+                person.role,
+                started.elapsed()
+            );
             if !passed {
                 failed.push(format!("{service} as {}", person.role));
             }
@@ -249,6 +258,22 @@ fn with_seeded_ids(mut doc: Value, seeded: &Value) -> Value {
         }
     }
     doc
+}
+
+/// Requests the service has answered, and how many with 2xx, from its own metrics: how far
+/// the generated requests got past the refusals.
+async fn answers(app: &ehelpdesk_tests::InProcess) -> (u64, u64) {
+    let Ok(response) = reqwest::get(app.admin_url("/metrics")).await else { return (0, 0) };
+    let text = response.text().await.unwrap_or_default();
+    let mut counts = (0, 0);
+    for line in text.lines().filter(|l| l.starts_with("http_requests_total{")) {
+        let value: u64 = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
+        counts.0 += value;
+        if line.contains("status=\"2") {
+            counts.1 += value;
+        }
+    }
+    counts
 }
 
 /// Runs a tool to its end without holding a runtime thread.

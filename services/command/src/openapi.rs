@@ -19,8 +19,28 @@ pub struct ApiDoc;
 /// Paths anyone may call without a token.
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/v1/categories"];
 
-/// The document with the rules both services share (bearer scheme, problem answers).
+/// The document with the rules both services share (bearer scheme, problem answers), and
+/// the category codes as enums.
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     contract::finish(&mut doc, PUBLIC);
-    doc
+    with_category_codes(doc)
+}
+
+/// Category codes are data (shared/data/categories.json), not a Rust enum: each field that
+/// takes one gets the codes of this build as its `enum`, so clients and generated requests
+/// name real categories.
+fn with_category_codes(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let codes: Vec<&str> = ehelpdesk_shared::category::all().iter().map(|c| c.code.as_str()).collect();
+    let Ok(mut value) = serde_json::to_value(&doc) else { return doc };
+    let schemas = &mut value["components"]["schemas"];
+    for pointer in [
+        "/LogComplaintRequest/properties/category",
+        "/RegisterStaffRequest/properties/categories/items",
+        "/UpdateStaffRequest/properties/categories/items",
+    ] {
+        if let Some(field) = schemas.pointer_mut(pointer).and_then(serde_json::Value::as_object_mut) {
+            field.insert("enum".into(), serde_json::json!(codes));
+        }
+    }
+    serde_json::from_value(value).unwrap_or(doc)
 }

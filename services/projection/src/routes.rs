@@ -72,6 +72,7 @@ fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct InboxParams {
     /// Whose inbox: a PIC's own by default; admins and auditors name one.
+    #[param(example = "pic-aminah")]
     pub pic_id: Option<String>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
@@ -170,20 +171,28 @@ pub async fn triage(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
+    /// As the caller sees it (a complainant never sees `with_implementor`).
+    #[param(value_type = Option<ehelpdesk_shared::complaint::Status>)]
     pub status: Option<String>,
+    /// A category code, any case.
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "AC")]
     pub category: Option<String>,
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "Jabatan Akauntan Negara")]
     pub ptj: Option<String>,
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "pic-aminah")]
     pub pic_id: Option<String>,
     /// Logged at or after (RFC 3339).
     pub from: Option<DateTime<Utc>>,
     /// Logged before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
-    /// Words to find in the title or description.
+    /// Words to find in the title or description (at most 200 characters).
+    #[param(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "baucar")]
     pub q: Option<String>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]+_[0-9a-fA-F-]{32,36}$")]
     pub cursor: Option<String>,
     pub min_seq: Option<u64>,
 }
