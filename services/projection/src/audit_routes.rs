@@ -218,7 +218,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// is incomplete. At most `EXPORT_MAX_CONCURRENT` exports run at once; more are 429
 /// `too_many_exports` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/export/events.jsonl", tag = "audit", params(ExportParams),
-    responses((status = 200, content_type = "application/x-ndjson")))]
+    responses((status = 200, content_type = "application/x-ndjson"),
+        (status = 429, description = "Too many exports at once (`too_many_exports`); see Retry-After",
+            body = ehelpdesk_shared::http::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait")))))]
 pub async fn export_events(
     State(state): State<AppState>,
     Extension(gate): Extension<ExportGate>,
@@ -258,7 +261,10 @@ pub async fn export_events(
 /// body: a body without the trailer is incomplete. At most `EXPORT_MAX_CONCURRENT` exports
 /// run at once; more are 429 `too_many_exports` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/export/timeline.csv", tag = "audit", params(ExportParams),
-    responses((status = 200, content_type = "text/csv")))]
+    responses((status = 200, content_type = "text/csv"),
+        (status = 429, description = "Too many exports at once (`too_many_exports`); see Retry-After",
+            body = ehelpdesk_shared::http::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait")))))]
 pub async fn export_timeline(
     State(state): State<AppState>,
     Extension(gate): Extension<ExportGate>,
