@@ -109,7 +109,7 @@ pub struct StateAsOf {
     /// Stream sequence of the last event folded (0: none yet).
     pub last_sequence: u64,
     /// Null when it did not exist yet at that point.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, required = true)]
     pub state: serde_json::Value,
 }
 
