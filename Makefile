@@ -22,7 +22,7 @@ endif
 
 CARGO ?= cargo
 
-.PHONY: help run demo token test lint sqlx-prepare sqlx-check fuzz bench bench-quick services-up services-down services-status deploy-check ci
+.PHONY: help run demo token test test-faults contract lint sqlx-prepare sqlx-check fuzz bench bench-quick services-up services-down services-status deploy-check ci
 
 help: ## list the targets
 	@echo "eHelpdesk. Usage: make <target>   (NATS_URL=$(NATS_URL), DATABASE_URL=$(DATABASE_URL))"
@@ -60,13 +60,17 @@ fuzz: ## fuzz event and command decoding, FUZZ_SECONDS each (installs cargo-fuzz
 	done
 
 # The end-to-end tests start the built service binaries (target/debug/ehelpdesk-*), which
-# `cargo test` alone does not build for another package: build them first.
-test: ## build the binaries, start NATS + PostgreSQL if needed, cargo test --workspace
+# `cargo test` alone does not build for another package: build them first. Then the API
+# contract check (scripts/api-contract.sh): openapi-spec-validator and Schemathesis from a
+# project-local .venv/ against both services.
+test: ## build the binaries, start NATS + PostgreSQL if needed, cargo test --workspace, the API contract check
 	$(CARGO) build --workspace --bins
-	exec scripts/with-services.sh $(CARGO) test --workspace
+	exec scripts/with-services.sh bash -c '$(CARGO) test --workspace && CARGO=$(CARGO) scripts/api-contract.sh'
+
+contract: ## only the API contract check (openapi-spec-validator + Schemathesis, makes .venv/ if missing)
+	exec scripts/with-services.sh scripts/api-contract.sh
 
 # tests/tests/faults.rs alone, with the figures it prints (make test runs it too).
-.PHONY: test-faults
 test-faults: ## the fault experiments (NATS, PostgreSQL, 3-node cluster, rebuild) and their report, about 2 min
 	$(CARGO) build --workspace --bins
 	exec scripts/with-services.sh $(CARGO) test -p ehelpdesk-tests --test faults -- --nocapture

@@ -5,8 +5,7 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use ehelpdesk_shared::actor::{Actor, Role};
 use ehelpdesk_shared::aggregate::Aggregate;
@@ -18,10 +17,11 @@ use ehelpdesk_shared::staff::StaffMember;
 use ehelpdesk_shared::visibility::{ComplaintView, Relation, StaffMemberView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{AsOf, AuditError, HistoryEntry, read_history};
-use crate::configuration::Settings;
 use crate::export::{self, ExportGate, Format, Range};
 use crate::params;
 use crate::state::{AppState, database_error};
@@ -49,7 +49,7 @@ pub struct HistoryResponse {
 
 /// A complaint's events straight from the log, in order, upcast to today's shape.
 #[utoipa::path(get, path = "/v1/audit/complaints/{id}/history", tag = "audit", params(("id" = Uuid, Path)),
-    responses((status = 200, body = HistoryResponse), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = HistoryResponse)))]
 pub async fn complaint_history(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -65,8 +65,8 @@ pub async fn complaint_history(
 }
 
 /// A member of staff's events straight from the log.
-#[utoipa::path(get, path = "/v1/audit/staff/{id}/history", tag = "audit", params(("id" = String, Path)),
-    responses((status = 200, body = HistoryResponse), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+#[utoipa::path(get, path = "/v1/audit/staff/{id}/history", tag = "audit", params(("id" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", example = "pic-aminah")),
+    responses((status = 200, body = HistoryResponse)))]
 pub async fn staff_history(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -82,6 +82,7 @@ pub async fn staff_history(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AsOfParams {
     /// The state after every event that happened at or before this time (RFC 3339).
@@ -109,7 +110,7 @@ pub struct StateAsOf {
     /// Stream sequence of the last event folded (0: none yet).
     pub last_sequence: u64,
     /// Null when it did not exist yet at that point.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>, required = true)]
     pub state: serde_json::Value,
 }
 
@@ -133,7 +134,7 @@ async fn state_as_of<A: Aggregate, V: Serialize>(
 /// The complaint as it stood at a time or stream sequence, folded from the log by the
 /// domain code that serves commands.
 #[utoipa::path(get, path = "/v1/audit/complaints/{id}/state", tag = "audit", params(("id" = Uuid, Path), AsOfParams),
-    responses((status = 200, body = StateAsOf), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = StateAsOf)))]
 pub async fn complaint_state(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -148,8 +149,8 @@ pub async fn complaint_state(
 }
 
 /// A member of staff as the directory held them at a time or stream sequence.
-#[utoipa::path(get, path = "/v1/audit/staff/{id}/state", tag = "audit", params(("id" = String, Path), AsOfParams),
-    responses((status = 200, body = StateAsOf), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+#[utoipa::path(get, path = "/v1/audit/staff/{id}/state", tag = "audit", params(("id" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", example = "pic-aminah"), AsOfParams),
+    responses((status = 200, body = StateAsOf)))]
 pub async fn staff_state(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -165,7 +166,7 @@ pub async fn staff_state(
 
 /// Replays the log and compares every complaint with its read-model row and timeline.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = VerifyReport), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = VerifyReport)))]
 pub async fn verify_read_models(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -179,6 +180,7 @@ pub async fn verify_read_models(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     /// One complaint; or leave out and give a range.
@@ -200,11 +202,16 @@ impl ExportParams {
 }
 
 /// The export routes, with the admission they share.
-pub fn export_routes(settings: &Settings) -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/export/events.jsonl", get(export_events))
-        .route("/v1/audit/export/timeline.csv", get(export_timeline))
-        .layer(Extension(ExportGate::new(settings)))
+/// The audit routes with their OpenAPI entries (the exports' gate is layered by the router).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(complaint_history))
+        .routes(routes!(complaint_state))
+        .routes(routes!(staff_history))
+        .routes(routes!(staff_state))
+        .routes(routes!(verify_read_models))
+        .routes(routes!(export_events))
+        .routes(routes!(export_timeline))
 }
 
 /// The events of one complaint or of a time range as JSON Lines, exactly as stored (with
@@ -217,7 +224,10 @@ pub fn export_routes(settings: &Settings) -> Router<AppState> {
 /// is incomplete. At most `EXPORT_MAX_CONCURRENT` exports run at once; more are 429
 /// `too_many_exports` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/export/events.jsonl", tag = "audit", params(ExportParams),
-    responses((status = 200, content_type = "application/x-ndjson"), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, content_type = "application/x-ndjson"),
+        (status = 429, description = "Too many exports at once (`too_many_exports`); see Retry-After",
+            body = ehelpdesk_shared::http::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait")))))]
 pub async fn export_events(
     State(state): State<AppState>,
     Extension(gate): Extension<ExportGate>,
@@ -257,7 +267,10 @@ pub async fn export_events(
 /// body: a body without the trailer is incomplete. At most `EXPORT_MAX_CONCURRENT` exports
 /// run at once; more are 429 `too_many_exports` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/export/timeline.csv", tag = "audit", params(ExportParams),
-    responses((status = 200, content_type = "text/csv"), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, content_type = "text/csv"),
+        (status = 429, description = "Too many exports at once (`too_many_exports`); see Retry-After",
+            body = ehelpdesk_shared::http::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait")))))]
 pub async fn export_timeline(
     State(state): State<AppState>,
     Extension(gate): Extension<ExportGate>,
@@ -273,11 +286,9 @@ pub async fn export_timeline(
 
 #[cfg(test)]
 mod tests {
-    use utoipa::OpenApi;
-
     #[test]
     fn the_openapi_document_tells_how_a_complete_export_ends() {
-        let doc = serde_json::to_value(crate::openapi::ApiDoc::openapi()).unwrap();
+        let doc = serde_json::to_value(crate::routes::openapi_document()).unwrap();
         for (path, trailer) in [
             ("/v1/audit/export/events.jsonl", "{\"export_complete\":{\"count\":N,\"sha256\":\"<hex>\"}}"),
             ("/v1/audit/export/timeline.csv", "# export complete: rows=N sha256=<hex>"),

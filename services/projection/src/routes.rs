@@ -13,33 +13,45 @@ use ehelpdesk_shared::http::ApiError;
 use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor};
 use ehelpdesk_shared::visibility::{ComplaintView, Parties, Relation};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::queries::{self, AgingRow, ComplaintRow, GroupBy, OutboxRow, ResolutionRow, Search, TimelineEntry};
 use crate::state::{AppState, database_error};
 use crate::{audit_routes, params};
 
+/// Every public route with its OpenAPI entry, registered once: the router and the document
+/// are both made from this list.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(ehelpdesk_shared::http::observe::healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(inbox))
+        .routes(routes!(badge))
+        .routes(routes!(triage))
+        .routes(routes!(search_complaints))
+        .routes(routes!(complaint_detail))
+        .routes(routes!(aging_report))
+        .routes(routes!(resolution_report))
+        .routes(routes!(outbox))
+        .merge(audit_routes::routes())
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    crate::openapi::finish(api().split_for_parts().1)
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(ehelpdesk_shared::http::observe::healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(crate::openapi::serve))
-        .route("/v1/inbox", get(inbox))
-        .route("/v1/inbox/badge", get(badge))
-        .route("/v1/triage", get(triage))
-        .route("/v1/complaints", get(search_complaints))
-        .route("/v1/complaints/{id}", get(complaint_detail))
-        .route("/v1/reports/aging", get(aging_report))
-        .route("/v1/reports/resolution", get(resolution_report))
-        .route("/v1/outbox", get(outbox))
-        .route("/v1/audit/complaints/{id}/history", get(audit_routes::complaint_history))
-        .route("/v1/audit/complaints/{id}/state", get(audit_routes::complaint_state))
-        .route("/v1/audit/staff/{id}/history", get(audit_routes::staff_history))
-        .route("/v1/audit/staff/{id}/state", get(audit_routes::staff_state))
-        .route("/v1/audit/verify", get(audit_routes::verify_read_models))
-        .merge(audit_routes::export_routes(&state.settings))
+    let (router, doc) = api().split_for_parts();
+    let doc = std::sync::Arc::new(crate::openapi::finish(doc));
+    router
+        .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // One gate for all exports at once; only the export handlers take it.
+        .layer(axum::Extension(crate::export::ExportGate::new(&state.settings)))
         .with_state(state)
 }
 
@@ -56,10 +68,14 @@ fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxParams {
     /// Whose inbox: a PIC's own by default; admins and auditors name one.
+    #[param(example = "pic-aminah")]
     pub pic_id: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     /// Wait until this stream sequence is applied (read your own write).
     pub min_seq: Option<u64>,
@@ -90,7 +106,7 @@ fn inbox_owner(actor: &Actor, requested: Option<String>) -> Result<String, ApiEr
 
 /// A PIC's inbox: open complaints assigned to them, oldest first, with aging and the badge.
 #[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams),
-    responses((status = 200, body = Inbox), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = Inbox)))]
 pub async fn inbox(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -112,7 +128,7 @@ pub struct Badge {
 
 /// Just the badge count.
 #[utoipa::path(get, path = "/v1/inbox/badge", tag = "inbox", params(InboxParams),
-    responses((status = 200, body = Badge), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = Badge)))]
 pub async fn badge(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -125,15 +141,18 @@ pub async fn badge(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     pub min_seq: Option<u64>,
 }
 
 /// The admin's triage queue: new complaints nobody holds yet, oldest first.
 #[utoipa::path(get, path = "/v1/triage", tag = "inbox", params(ListParams),
-    responses((status = 200, body = [ComplaintRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = [ComplaintRow])))]
 pub async fn triage(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -149,20 +168,31 @@ pub async fn triage(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
+    /// As the caller sees it (a complainant never sees `with_implementor`).
+    #[param(value_type = Option<ehelpdesk_shared::complaint::Status>)]
     pub status: Option<String>,
+    /// A category code, any case.
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "AC")]
     pub category: Option<String>,
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "Jabatan Akauntan Negara")]
     pub ptj: Option<String>,
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "pic-aminah")]
     pub pic_id: Option<String>,
     /// Logged at or after (RFC 3339).
     pub from: Option<DateTime<Utc>>,
     /// Logged before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
-    /// Words to find in the title or description.
+    /// Words to find in the title or description (at most 200 characters).
+    #[param(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "baucar")]
     pub q: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]+_[0-9a-fA-F-]{32,36}$")]
     pub cursor: Option<String>,
     pub min_seq: Option<u64>,
 }
@@ -197,7 +227,7 @@ fn relation_of_searcher(actor: &Actor) -> Relation {
 /// Search and filter complaints, newest first, with keyset pagination. Each role sees only
 /// the complaints it may: its own (complainant), assigned (PIC), referred (implementor).
 #[utoipa::path(get, path = "/v1/complaints", tag = "complaints", params(SearchParams),
-    responses((status = 200, body = SearchPage), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = SearchPage)))]
 pub async fn search_complaints(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -263,6 +293,7 @@ pub struct ComplaintDetail {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DetailParams {
     pub min_seq: Option<u64>,
@@ -270,7 +301,7 @@ pub struct DetailParams {
 
 /// A complaint with its full feedback history. Someone else's complaint is "not found".
 #[utoipa::path(get, path = "/v1/complaints/{id}", tag = "complaints", params(("id" = uuid::Uuid, Path), DetailParams),
-    responses((status = 200, body = ComplaintDetail), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = ComplaintDetail)))]
 pub async fn complaint_detail(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -340,6 +371,7 @@ async fn detail_of(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportParams {
     /// pic, category or ptj.
@@ -364,7 +396,7 @@ fn require_reader_of_reports(actor: &Actor) -> Result<(), ApiError> {
 
 /// Open complaints by age in working days (0-3, 4-7, 8-14, 15-30, over 30).
 #[utoipa::path(get, path = "/v1/reports/aging", tag = "reports", params(ReportParams),
-    responses((status = 200, body = [AgingRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = [AgingRow])))]
 pub async fn aging_report(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -380,7 +412,7 @@ pub async fn aging_report(
 
 /// Closed complaints: how many, median and 90th percentile working days, share in target.
 #[utoipa::path(get, path = "/v1/reports/resolution", tag = "reports", params(ReportParams),
-    responses((status = 200, body = [ResolutionRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = [ResolutionRow])))]
 pub async fn resolution_report(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -405,17 +437,20 @@ pub async fn resolution_report(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxParams {
     /// Only notifications not yet published.
     pub pending: Option<bool>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     pub min_seq: Option<u64>,
 }
 
 /// The notification outbox, newest first (admins and auditors).
 #[utoipa::path(get, path = "/v1/outbox", tag = "notifications", params(OutboxParams),
-    responses((status = 200, body = [OutboxRow]), (status = "4XX", body = ehelpdesk_shared::http::Problem)))]
+    responses((status = 200, body = [OutboxRow])))]
 pub async fn outbox(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,

@@ -2,6 +2,7 @@
 //! extractors that reject bad requests the same way, what each request leaves behind
 //! (ids, spans, metrics), and how routers are served (deadlines, limits).
 
+pub mod contract;
 pub mod extract;
 pub mod observe;
 pub mod problem;

@@ -50,34 +50,61 @@ fn keyed_complaint_id(secret: &str, actor: &Actor, key: &str) -> Uuid {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplainantInput {
-    #[schema(example = "pengadu-ali")]
+    /// Required: the complainant's staff id (optional in the type only for the error message).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64, example = "pengadu-ali")]
     pub id: Option<String>,
-    #[schema(example = "900101-03-5678")]
+    #[schema(
+        pattern = r"^[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-?[0-9]{2}-?[0-9]{4}$",
+        example = "900101-03-5678"
+    )]
     pub ic_number: String,
-    #[schema(example = "Ali bin Abu")]
+    #[schema(min_length = 2, max_length = 150, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "Ali bin Abu")]
     pub name: String,
-    #[schema(example = "ali@example.gov.my")]
+    #[schema(format = Email, max_length = 254, example = "ali@example.gov.my")]
     pub email: String,
-    #[schema(example = "012-345 6789")]
+    #[schema(pattern = r"^(\+?60|0)[ -]?(1([ -]?[0-9]){8,9}|[3-9]([ -]?[0-9]){7,8})$", example = "012-345 6789")]
     pub phone: String,
-    #[schema(example = "Jabatan Kerja Raya Negeri")]
+    #[schema(
+        min_length = 2,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Jabatan Kerja Raya Negeri"
+    )]
     pub ptj: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"category": "AC", "title": "Amaun salah pada baris arahan bayaran", "description": "Baucar BV-2026-0101 menunjukkan amaun RM 1,200 tetapi arahan bayaran RM 12,000.", "reference": "BV-2026-0101"}))]
 pub struct LogComplaintRequest {
     /// Admins only (on a complainant's behalf); a complainant leaves it out.
     pub complainant: Option<ComplainantInput>,
+    /// A code from `GET /v1/categories`.
     #[schema(example = "AC")]
     pub category: String,
-    #[schema(example = "Amaun salah pada baris arahan bayaran")]
+    #[schema(
+        min_length = 5,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Amaun salah pada baris arahan bayaran"
+    )]
     pub title: String,
+    #[schema(
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Baucar BV-2026-0101 menunjukkan amaun RM 1,200 tetapi arahan bayaran RM 12,000."
+    )]
     pub description: String,
     /// Defaults to `web`; only an admin logs by phone, e-mail or walk-in.
     pub channel: Option<Channel>,
     /// The iSPEKS document concerned (voucher, bill, pay-slip month...), if any.
-    #[schema(example = "BV-2026-0101")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "BV-2026-0101"
+    )]
     pub reference: Option<String>,
 }
 
@@ -180,14 +207,10 @@ async fn own_details(state: &AppState, actor: &Actor, profile: Profile) -> Resul
 
 /// Log a complaint (a complainant for themselves, or an admin on a complainant's behalf).
 #[utoipa::path(post, path = "/v1/complaints", tag = "complaints",
-    params(ActorHeaders, IdempotencyHeader),
+    params(IdempotencyHeader),
     request_body = LogComplaintRequest,
     responses(
-        (status = 201, description = "Logged", body = ComplaintReceipt),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+        (status = 201, description = "Logged", body = ComplaintReceipt)))]
 pub async fn log_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -226,16 +249,23 @@ pub async fn log_complaint(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"pic_id": "pic-aminah", "note": "Modul AC, sila semak"}))]
 pub struct AssignRequest {
-    #[schema(example = "pic-aminah")]
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64, example = "pic-aminah")]
     pub pic_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Modul AC, sila semak"
+    )]
     pub note: Option<String>,
 }
 
 /// Assign (or reassign) a complaint to a PIC. Admins only.
 #[utoipa::path(post, path = "/v1/complaints/{id}/assignment", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = AssignRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = AssignRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn assign_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -252,7 +282,14 @@ pub async fn assign_complaint(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"message": "Kami sedang menyemak baucar ini.", "status": "in_progress"}))]
 pub struct RespondRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Kami sedang menyemak baucar ini."
+    )]
     pub message: String,
     /// `awaiting_complainant` = Mohon Maklumbalas Pengadu, `pending_closure` = Mohon Pengadu
     /// Tutup Aduan, `in_progress` = Dalam Tindakan.
@@ -261,8 +298,8 @@ pub struct RespondRequest {
 
 /// The PIC's reply, with the status of the reply form.
 #[utoipa::path(post, path = "/v1/complaints/{id}/responses", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = RespondRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = RespondRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn respond_to_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -279,14 +316,21 @@ pub async fn respond_to_complaint(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"message": "Masalah masih berlaku pada baucar yang sama."}))]
 pub struct MessageRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Masalah masih berlaku pada baucar yang sama."
+    )]
     pub message: String,
 }
 
 /// The complainant answers (feedback the PIC asked for, or "not solved yet").
 #[utoipa::path(post, path = "/v1/complaints/{id}/replies", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = MessageRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = MessageRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn reply_to_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -300,16 +344,23 @@ pub async fn reply_to_complaint(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"implementor_id": "impl-chong", "message": "Sila semak konfigurasi modul AC."}))]
 pub struct ReferRequest {
-    #[schema(example = "impl-chong")]
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64, example = "impl-chong")]
     pub implementor_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Sila semak konfigurasi modul AC."
+    )]
     pub message: String,
 }
 
 /// Refer the complaint to the implementor (second line).
 #[utoipa::path(post, path = "/v1/complaints/{id}/referral", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = ReferRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = ReferRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn refer_to_implementor(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -326,17 +377,30 @@ pub async fn refer_to_implementor(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"vendor": "BKP", "vendor_log_number": "BKP-00123", "message": "Dirujuk kepada vendor untuk pembetulan."}))]
 pub struct EscalateRequest {
     pub vendor: Vendor,
     /// The vendor helpdesk's own log number, if it gave one.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "BKP-00123"
+    )]
     pub vendor_log_number: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Dirujuk kepada vendor untuk pembetulan."
+    )]
     pub message: String,
 }
 
 /// Escalate to the vendor's helpdesk (BKP or TTSB): Dalam Tindakan Vendor.
 #[utoipa::path(post, path = "/v1/complaints/{id}/escalation", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = EscalateRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = EscalateRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn escalate_to_vendor(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -358,15 +422,28 @@ pub async fn escalate_to_vendor(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"message": "Vendor telah membetulkan konfigurasi.", "vendor_log_number": "BKP-00123"}))]
 pub struct VendorUpdateRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Vendor telah membetulkan konfigurasi."
+    )]
     pub message: String,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "BKP-00123"
+    )]
     pub vendor_log_number: Option<String>,
 }
 
 /// Record what the vendor reported.
 #[utoipa::path(post, path = "/v1/complaints/{id}/vendor-updates", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = VendorUpdateRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = VendorUpdateRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn record_vendor_update(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -387,8 +464,8 @@ pub async fn record_vendor_update(
 
 /// An internal note: never shown to the complainant.
 #[utoipa::path(post, path = "/v1/complaints/{id}/notes", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = MessageRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = MessageRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn add_internal_note(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -403,18 +480,32 @@ pub async fn add_internal_note(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"rating": 5, "comment": "Terima kasih"}))]
 pub struct CloseRequest {
     /// Required when an admin closes; a complainant may leave it out.
+    #[schema(
+        min_length = 3,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Selesai, disahkan pengadu"
+    )]
     pub reason: Option<String>,
     /// 1-5, complainant only.
+    #[schema(minimum = 1, maximum = 5, example = 5)]
     pub rating: Option<i64>,
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Terima kasih"
+    )]
     pub comment: Option<String>,
 }
 
 /// Close the complaint: its complainant, or an admin with a reason.
 #[utoipa::path(post, path = "/v1/complaints/{id}/closure", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = CloseRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = CloseRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn close_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -432,14 +523,21 @@ pub async fn close_complaint(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Masalah berulang selepas ditutup"}))]
 pub struct ReopenRequest {
+    #[schema(
+        min_length = 3,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Masalah berulang selepas ditutup"
+    )]
     pub reason: String,
 }
 
 /// Reopen a closed complaint (its complainant, within 14 days of closing).
 #[utoipa::path(post, path = "/v1/complaints/{id}/reopening", tag = "complaints",
-    params(("id" = Uuid, Path), ActorHeaders, IdempotencyHeader), request_body = ReopenRequest,
-    responses((status = 200, body = ComplaintReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path), IdempotencyHeader), request_body = ReopenRequest,
+    responses((status = 200, body = ComplaintReceipt)))]
 pub async fn reopen_complaint(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -463,7 +561,7 @@ pub struct ComplaintResponse {
 
 /// The complaint's current state, folded from its events (the write side's view; lists and
 /// inboxes are served by the projection service).
-#[utoipa::path(get, path = "/v1/complaints/{id}", tag = "complaints", params(("id" = Uuid, Path), ActorHeaders),
+#[utoipa::path(get, path = "/v1/complaints/{id}", tag = "complaints", params(("id" = Uuid, Path)),
     responses((status = 200, body = ComplaintResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_complaint(
     State(state): State<AppState>,
@@ -523,25 +621,16 @@ fn complaint_response(status: StatusCode, outcome: Outcome<ComplaintReceipt>) ->
     super::receipt_response(status, outcome, &location)
 }
 
-/// The development actor headers, documented once for every endpoint.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct ActorHeaders {
-    /// DEVELOPMENT ONLY (replaced by bearer tokens): the acting person's staff id.
-    #[param(rename = "X-Actor-Id", example = "admin-siti")]
-    pub actor_id: String,
-    /// complainant, admin, pic, implementor or auditor.
-    #[param(rename = "X-Actor-Role", example = "admin")]
-    pub actor_role: String,
-    /// Display name.
-    #[param(rename = "X-Actor-Name", example = "Siti Admin")]
-    pub actor_name: Option<String>,
-}
-
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyHeader {
     /// Repeat a request with the same key to get the same answer and no second event.
-    #[param(rename = "Idempotency-Key")]
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = r"^[!-~]{1,128}$",
+        min_length = 1,
+        max_length = 128,
+        example = "retry-7f3a"
+    )]
     pub idempotency_key: Option<String>,
 }

@@ -6,7 +6,10 @@ mod staff;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::openapi;
 use crate::state::AppState;
@@ -54,26 +57,39 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every public route with its OpenAPI entry, registered once: the router and the document
+/// are both made from this list.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ehelpdesk_shared::http::observe::healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(list_categories))
+        .routes(routes!(log_complaint))
+        .routes(routes!(get_complaint))
+        .routes(routes!(assign_complaint))
+        .routes(routes!(respond_to_complaint))
+        .routes(routes!(reply_to_complaint))
+        .routes(routes!(refer_to_implementor))
+        .routes(routes!(escalate_to_vendor))
+        .routes(routes!(record_vendor_update))
+        .routes(routes!(add_internal_note))
+        .routes(routes!(close_complaint))
+        .routes(routes!(reopen_complaint))
+        .routes(routes!(register_staff))
+        .routes(routes!(get_staff, update_staff))
+        .routes(routes!(deactivate_staff))
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(api().split_for_parts().1)
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(ehelpdesk_shared::http::observe::healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/v1/categories", get(list_categories))
-        .route("/v1/complaints", post(log_complaint))
-        .route("/v1/complaints/{id}", get(get_complaint))
-        .route("/v1/complaints/{id}/assignment", post(assign_complaint))
-        .route("/v1/complaints/{id}/responses", post(respond_to_complaint))
-        .route("/v1/complaints/{id}/replies", post(reply_to_complaint))
-        .route("/v1/complaints/{id}/referral", post(refer_to_implementor))
-        .route("/v1/complaints/{id}/escalation", post(escalate_to_vendor))
-        .route("/v1/complaints/{id}/vendor-updates", post(record_vendor_update))
-        .route("/v1/complaints/{id}/notes", post(add_internal_note))
-        .route("/v1/complaints/{id}/closure", post(close_complaint))
-        .route("/v1/complaints/{id}/reopening", post(reopen_complaint))
-        .route("/v1/staff", post(register_staff))
-        .route("/v1/staff/{id}", get(get_staff).merge(patch(update_staff)))
-        .route("/v1/staff/{id}/deactivation", post(deactivate_staff))
+    let (router, doc) = api().split_for_parts();
+    let doc = std::sync::Arc::new(openapi::finish(doc));
+    router
+        .route("/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))

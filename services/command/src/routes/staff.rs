@@ -15,29 +15,48 @@ use ehelpdesk_shared::visibility::StaffMemberView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::complaints::{ActorHeaders, IdempotencyHeader};
+use super::complaints::IdempotencyHeader;
 use crate::executor::{Idempotency, Outcome};
 use crate::rate_limit::Writer;
 use crate::receipts::StaffReceipt;
 use crate::state::AppState;
 use ehelpdesk_shared::http::extract::{CurrentActor, IdempotencyKey, JsonBody, StaffPath};
-use ehelpdesk_shared::http::problem::{ApiError, Problem};
+use ehelpdesk_shared::http::problem::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"staff_id": "pic-aminah", "ic_number": "850315-03-5123", "name": "Aminah binti Yusof", "email": "aminah@example.gov.my", "phone": "012-345 6789", "ptj": "Jabatan Akauntan Negara", "roles": ["pic"], "categories": ["AC"]}))]
 pub struct RegisterStaffRequest {
-    #[schema(example = "pic-aminah")]
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64, example = "pic-aminah")]
     pub staff_id: String,
-    #[schema(example = "850315-03-5123")]
+    #[schema(
+        pattern = r"^[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-?[0-9]{2}-?[0-9]{4}$",
+        example = "850315-03-5123"
+    )]
     pub ic_number: String,
-    #[schema(example = "Aminah binti Yusof")]
+    #[schema(
+        min_length = 2,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Aminah binti Yusof"
+    )]
     pub name: String,
+    #[schema(format = Email, max_length = 254, example = "aminah@example.gov.my")]
     pub email: String,
+    #[schema(pattern = r"^(\+?60|0)[ -]?(1([ -]?[0-9]){8,9}|[3-9]([ -]?[0-9]){7,8})$", example = "012-345 6789")]
     pub phone: String,
+    #[schema(
+        min_length = 2,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Jabatan Akauntan Negara"
+    )]
     pub ptj: String,
+    #[schema(min_items = 1, example = json!(["pic"]))]
     pub roles: Vec<Role>,
-    /// Category codes a PIC covers.
+    /// Category codes a PIC covers (from `GET /v1/categories`).
     #[serde(default)]
+    #[schema(example = json!(["AC"]))]
     pub categories: Vec<String>,
 }
 
@@ -53,9 +72,9 @@ fn roles(raw: Vec<Role>) -> Result<BTreeSet<Role>, FieldError> {
 }
 
 /// Register a member of staff.
-#[utoipa::path(post, path = "/v1/staff", tag = "staff", params(ActorHeaders, IdempotencyHeader),
+#[utoipa::path(post, path = "/v1/staff", tag = "staff", params(IdempotencyHeader),
     request_body = RegisterStaffRequest,
-    responses((status = 201, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = StaffReceipt)))]
 pub async fn register_staff(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -79,19 +98,36 @@ pub async fn register_staff(
 /// Fields to change; those left out stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"phone": "012-345 6789", "categories": ["AC", "GL"]}))]
 pub struct UpdateStaffRequest {
+    #[schema(
+        min_length = 2,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Aminah binti Yusof"
+    )]
     pub name: Option<String>,
+    #[schema(format = Email, max_length = 254, example = "aminah@example.gov.my")]
     pub email: Option<String>,
+    #[schema(pattern = r"^(\+?60|0)[ -]?(1([ -]?[0-9]){8,9}|[3-9]([ -]?[0-9]){7,8})$", example = "012-345 6789")]
     pub phone: Option<String>,
+    #[schema(
+        min_length = 2,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Jabatan Akauntan Negara"
+    )]
     pub ptj: Option<String>,
+    #[schema(min_items = 1, example = json!(["pic"]))]
     pub roles: Option<Vec<Role>>,
+    #[schema(example = json!(["AC"]))]
     pub categories: Option<Vec<String>>,
 }
 
 /// Update a member of staff's contacts, roles or categories.
-#[utoipa::path(patch, path = "/v1/staff/{id}", tag = "staff", params(("id" = String, Path), ActorHeaders, IdempotencyHeader),
+#[utoipa::path(patch, path = "/v1/staff/{id}", tag = "staff", params(("id" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", example = "pic-aminah"), IdempotencyHeader),
     request_body = UpdateStaffRequest,
-    responses((status = 200, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StaffReceipt)))]
 pub async fn update_staff(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -113,14 +149,21 @@ pub async fn update_staff(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Bertukar jabatan"}))]
 pub struct DeactivateStaffRequest {
+    #[schema(
+        min_length = 3,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        example = "Bertukar jabatan"
+    )]
     pub reason: String,
 }
 
 /// Deactivate a member of staff: no new assignments or referrals to them.
-#[utoipa::path(post, path = "/v1/staff/{id}/deactivation", tag = "staff", params(("id" = String, Path), ActorHeaders, IdempotencyHeader),
+#[utoipa::path(post, path = "/v1/staff/{id}/deactivation", tag = "staff", params(("id" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", example = "pic-aminah"), IdempotencyHeader),
     request_body = DeactivateStaffRequest,
-    responses((status = 200, body = StaffReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StaffReceipt)))]
 pub async fn deactivate_staff(
     State(state): State<AppState>,
     Writer(actor): Writer,
@@ -139,8 +182,8 @@ pub struct StaffView {
 }
 
 /// A member of staff as the directory holds them (admins and auditors).
-#[utoipa::path(get, path = "/v1/staff/{id}", tag = "staff", params(("id" = String, Path), ActorHeaders),
-    responses((status = 200, body = StaffView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/staff/{id}", tag = "staff", params(("id" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", example = "pic-aminah")),
+    responses((status = 200, body = StaffView)))]
 pub async fn get_staff(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
