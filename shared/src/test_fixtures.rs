@@ -8,25 +8,32 @@ use crate::complaint::{Complaint, ComplaintEvent};
 use crate::envelope::decode;
 use crate::staff::StaffMember;
 
-fn fixture(name: &str) -> Vec<u8> {
+/// One event of every complaint type, in the order a complaint could live them.
+pub const COMPLAINT_LIFE: &[&str] = &[
+    "ComplaintLogged.v2",
+    "ComplaintAssigned.v1",
+    "ComplaintResponded.v1",
+    "ComplainantReplied.v1",
+    "ReferredToImplementor.v1",
+    "EscalatedToVendor.v1",
+    "VendorUpdateRecorded.v1",
+    "InternalNoteAdded.v1",
+    "ComplaintClosed.v1",
+    "ComplaintReopened.v1",
+];
+
+/// One event of every staff type.
+pub const STAFF_LIFE: &[&str] = &["StaffRegistered.v1", "StaffUpdated.v1", "StaffDeactivated.v1"];
+
+/// The stored bytes of the event fixture `name` (`shared/tests/fixtures/events/<name>.json`).
+pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The complaint fixtures' events up to and including `last`, in the order a complaint lives them.
 pub fn complaint_events(last: &str) -> Vec<Recorded<ComplaintEvent>> {
-    let life = [
-        "ComplaintLogged.v2",
-        "ComplaintAssigned.v1",
-        "ComplaintResponded.v1",
-        "ComplainantReplied.v1",
-        "ReferredToImplementor.v1",
-        "EscalatedToVendor.v1",
-        "VendorUpdateRecorded.v1",
-        "InternalNoteAdded.v1",
-        "ComplaintClosed.v1",
-        "ComplaintReopened.v1",
-    ];
+    let life = COMPLAINT_LIFE;
     let end = life.iter().position(|n| *n == last).map_or(life.len(), |i| i + 1);
     life[..end].iter().map(|name| decode::<Complaint>(&fixture(name)).unwrap().recorded).collect()
 }

@@ -10,26 +10,7 @@ use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
 use ehelpdesk_shared::stored::state::{StoredComplaint, StoredStaffMember};
 use serde_json::Value;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// One event of every complaint type, in the order a complaint could live them.
-const COMPLAINT_LIFE: &[&str] = &[
-    "ComplaintLogged.v2",
-    "ComplaintAssigned.v1",
-    "ComplaintResponded.v1",
-    "ComplainantReplied.v1",
-    "ReferredToImplementor.v1",
-    "EscalatedToVendor.v1",
-    "VendorUpdateRecorded.v1",
-    "InternalNoteAdded.v1",
-    "ComplaintClosed.v1",
-    "ComplaintReopened.v1",
-];
-
-const STAFF_LIFE: &[&str] = &["StaffRegistered.v1", "StaffUpdated.v1", "StaffDeactivated.v1"];
+use ehelpdesk_shared::test_fixtures::{COMPLAINT_LIFE, STAFF_LIFE, fixture};
 
 fn complaint_events() -> Vec<(uuid::Uuid, Recorded<ComplaintEvent>)> {
     COMPLAINT_LIFE
