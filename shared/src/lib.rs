@@ -11,6 +11,8 @@
 //! - [`stored`]: the stored schemas the log and the read model's states are read through,
 //!   apart from the domain types.
 //! - [`http`]: problem+json errors and request extractors both APIs use.
+//! - [`notification`]: what the outbox relay, the notifier and the projection say to each
+//!   other on the NOTIFY stream.
 //! - `test_fixtures` (feature `test-fixtures`): fixed states for the services' snapshot tests.
 //! - [`config`], [`telemetry`], [`shutdown`] and [`streams`]: plumbing both services start
 //!   and stop with.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod notification;
 pub mod shutdown;
 pub mod staff;
 pub mod stored;

@@ -374,7 +374,8 @@ pub fn projection_settings(
     db: &TestDatabase,
 ) -> ehelpdesk_projection::configuration::Settings {
     use ehelpdesk_projection::calendar::WorkingWeek;
-    use ehelpdesk_projection::configuration::{NotifyConfig, Settings};
+    use ehelpdesk_projection::configuration::Settings;
+    use ehelpdesk_shared::notification::NotifyConfig;
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
         admin_listen: "127.0.0.1:0".parse().expect("address"),

@@ -4,38 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use async_nats::jetstream::stream::{self, StorageType};
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
 use ehelpdesk_shared::http::serve::HttpSettings;
+use ehelpdesk_shared::notification::NotifyConfig;
 
 use crate::calendar::{self, Holiday, WorkingWeek};
-
-/// Where notifications go: a stream of their own, one subject per channel.
-#[derive(Debug, Clone)]
-pub struct NotifyConfig {
-    /// `NOTIFY_STREAM`, default `NOTIFY`.
-    pub stream: String,
-    /// `NOTIFY_SUBJECT_PREFIX`, default `notify`: subjects `notify.email`, `notify.whatsapp`.
-    pub subject_prefix: String,
-    /// `STREAM_REPLICAS`, as for every stream the services create.
-    pub replicas: usize,
-}
-
-impl NotifyConfig {
-    pub fn stream_config(&self) -> stream::Config {
-        stream::Config {
-            name: self.stream.clone(),
-            subjects: vec![format!("{}.>", self.subject_prefix)],
-            storage: StorageType::File,
-            num_replicas: self.replicas,
-            // Longer than any outage of the relay between publish and stamp.
-            duplicate_window: Duration::from_secs(600),
-            max_age: Duration::from_secs(30 * 24 * 3600),
-            ..Default::default()
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -147,11 +121,7 @@ impl Settings {
             consumer: env.string("CONSUMER_NAME", "projection"),
             batch_size: env.parse("BATCH_SIZE", 500)?,
             rebuild_batch_size: env.parse("REBUILD_BATCH_SIZE", 2000)?,
-            notify: NotifyConfig {
-                stream: env.string("NOTIFY_STREAM", "NOTIFY"),
-                subject_prefix: env.string("NOTIFY_SUBJECT_PREFIX", "notify"),
-                replicas: event_log.replicas,
-            },
+            notify: NotifyConfig::from_env(env, event_log.replicas)?,
             working_week,
             holidays,
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,

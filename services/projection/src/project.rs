@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use ehelpdesk_shared::aggregate::{DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{ClosedBy, Complaint, ComplaintEvent, ResponseStatus};
+pub use ehelpdesk_shared::notification::Channel;
 use ehelpdesk_shared::staff::StaffMember;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -23,21 +24,6 @@ pub struct TimelineRow {
     pub message: Option<String>,
     pub details: Value,
     pub visibility: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Email,
-    WhatsApp,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::WhatsApp => "whatsapp",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,32 +5,13 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
+use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::Instrument;
-use uuid::Uuid;
 
-use std::sync::Arc;
-
-use crate::configuration::NotifyConfig;
 use crate::metrics::ProjectionMetrics;
-
-/// What a notification worker receives.
-#[derive(Debug, Serialize)]
-pub struct NotificationMessage {
-    pub id: Uuid,
-    pub complaint_id: Uuid,
-    pub event_type: String,
-    pub recipient_id: String,
-    pub recipient_role: String,
-    pub channel: String,
-    pub address: String,
-    pub subject: String,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-}
+use ehelpdesk_shared::notification::{Channel, NotificationMessage, NotifyConfig, Template};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -104,28 +85,34 @@ impl Relay {
         let mut acks = Vec::with_capacity(rows.len());
         let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
+            let channel: Channel =
+                row.channel.parse().map_err(|_| format!("outbox row {}: channel `{}`", row.id, row.channel))?;
             let message = NotificationMessage {
                 id: row.id,
                 complaint_id: row.complaint_id,
+                complaint_number: String::new(),
                 event_type: row.event_type,
+                template: Template::Notice,
+                params: vec![],
                 recipient_id: row.recipient_id,
                 recipient_role: row.recipient_role,
-                channel: row.channel,
+                channel,
                 address: row.address,
                 subject: row.subject,
                 body: row.body,
                 created_at: row.created_at,
+                cycle: 0,
             };
             let traceparent = row.traceparent;
             let span = tracing::info_span!("publish_notification", id = %message.id, channel = %message.channel);
             ehelpdesk_shared::telemetry::continue_trace(&span, traceparent.as_deref());
             let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", message.id.to_string().as_str());
+            headers.insert("Nats-Msg-Id", message.message_id().as_str());
             // Workers behind NOTIFY continue the same trace.
             if let Some(traceparent) = span.in_scope(ehelpdesk_shared::telemetry::current_traceparent) {
                 headers.insert("traceparent", traceparent.as_str());
             }
-            let subject = format!("{}.{}", self.notify.subject_prefix, message.channel);
+            let subject = self.notify.deliver_subject(message.channel);
             let payload = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
             let ack = self
                 .jetstream
