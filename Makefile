@@ -60,11 +60,13 @@ fuzz: ## fuzz event and command decoding, FUZZ_SECONDS each (installs cargo-fuzz
 	done
 
 # The end-to-end tests start the built service binaries (target/debug/ehelpdesk-*), which
-# `cargo test` alone does not build for another package: build them first. Then the API
+# `cargo test` alone does not build for another package: build them first. The notifier's
+# tests deliver to aiosmtpd from the project-local .venv/ (scripts/venv.sh). Then the API
 # contract check (scripts/api-contract.sh): openapi-spec-validator and Schemathesis from a
 # project-local .venv/ against both services.
-test: ## build the binaries, start NATS + PostgreSQL if needed, cargo test --workspace, the API contract check
+test: ## build the binaries, make .venv/ if needed, start NATS + PostgreSQL if needed, cargo test --workspace, the API contract check
 	$(CARGO) build --workspace --bins
+	scripts/venv.sh
 	exec scripts/with-services.sh bash -c '$(CARGO) test --workspace && CARGO=$(CARGO) scripts/api-contract.sh'
 
 contract: ## only the API contract check (openapi-spec-validator + Schemathesis, makes .venv/ if missing)

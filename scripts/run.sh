@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make run`: NATS and PostgreSQL up, release build, both services in the foreground.
-# Ctrl-C (or SIGTERM) stops both services and whatever this run had to start.
+# `make run`: NATS and PostgreSQL up, release build, the services in the foreground: the
+# command and projection services and the notifier (which, with no SMTP server or WhatsApp
+# token configured, writes e-mails to .data/mail and WhatsApp messages to .data/whatsapp).
+# Ctrl-C (or SIGTERM) stops the services and whatever this run had to start.
 #
 # Environment: NATS_URL, DATABASE_URL, COMMAND_ADDR (127.0.0.1:8080), PROJECTION_ADDR
-# (127.0.0.1:8081), COMMAND_ADMIN_ADDR (127.0.0.1:9080) and PROJECTION_ADMIN_ADDR
-# (127.0.0.1:9081; /metrics), and every other setting of the services, passed through unchanged.
+# (127.0.0.1:8081), NOTIFIER_ADDR (127.0.0.1:8083), COMMAND_ADMIN_ADDR (127.0.0.1:9080),
+# PROJECTION_ADMIN_ADDR (127.0.0.1:9081) and NOTIFIER_ADMIN_ADDR (127.0.0.1:9083; /metrics),
+# and every other setting of the services, passed through unchanged.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -17,6 +20,10 @@ export COMMAND_ADDR=${COMMAND_ADDR:-127.0.0.1:8080}
 export PROJECTION_ADDR=${PROJECTION_ADDR:-127.0.0.1:8081}
 export COMMAND_ADMIN_ADDR=${COMMAND_ADMIN_ADDR:-127.0.0.1:9080}
 export PROJECTION_ADMIN_ADDR=${PROJECTION_ADMIN_ADDR:-127.0.0.1:9081}
+export NOTIFIER_ADDR=${NOTIFIER_ADDR:-127.0.0.1:8083}
+export NOTIFIER_ADMIN_ADDR=${NOTIFIER_ADMIN_ADDR:-127.0.0.1:9083}
+export MAIL_DIR=${MAIL_DIR:-$DATA/mail}
+export WHATSAPP_DIR=${WHATSAPP_DIR:-$DATA/whatsapp}
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 # host and port a client uses to reach a listen address (0.0.0.0 and [::] mean this machine)
@@ -34,7 +41,7 @@ split_addr() {
 
 mkdir -p "$DATA"
 session=$(mktemp "$DATA/session.XXXXXX")
-cmd_pid="" proj_pid="" build_pid=""
+cmd_pid="" proj_pid="" notifier_pid="" build_pid=""
 
 stop_child() { # NAME PID
     local name=$1 pid=$2 i
@@ -61,6 +68,7 @@ cleanup() {
         kill -TERM -- "-$build_pid" 2>/dev/null || kill -TERM "$build_pid" 2>/dev/null || true
         wait "$build_pid" 2>/dev/null || true
     fi
+    [[ -n $notifier_pid ]] && stop_child ehelpdesk-notifier "$notifier_pid"
     [[ -n $proj_pid ]] && stop_child ehelpdesk-projection "$proj_pid"
     [[ -n $cmd_pid ]] && stop_child ehelpdesk-command "$cmd_pid"
     "$ROOT/scripts/services.sh" down --session "$session" || rc=1
@@ -72,12 +80,13 @@ trap cleanup EXIT
 trap 'echo; exit 130' INT
 trap 'exit 143' TERM
 
-for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR" "$COMMAND_ADMIN_ADDR" "$PROJECTION_ADMIN_ADDR"; do
+for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR" "$NOTIFIER_ADDR" "$COMMAND_ADMIN_ADDR" "$PROJECTION_ADMIN_ADDR" \
+    "$NOTIFIER_ADMIN_ADDR"; do
     split_addr "$addr"
     if tcp_open "$ADDR_HOST" "$ADDR_PORT"; then
         die "something already listens on $ADDR_HOST:$ADDR_PORT (an eHelpdesk service from another 'make run'?);" \
             "stop it, or choose other addresses with COMMAND_ADDR / PROJECTION_ADDR /" \
-            "COMMAND_ADMIN_ADDR / PROJECTION_ADMIN_ADDR"
+            "NOTIFIER_ADDR / COMMAND_ADMIN_ADDR / PROJECTION_ADMIN_ADDR / NOTIFIER_ADMIN_ADDR"
     fi
 done
 
@@ -92,10 +101,10 @@ say "bootstrap admin (BOOTSTRAP_ADMIN_IDS): $BOOTSTRAP_ADMIN_IDS"
 
 "$ROOT/scripts/services.sh" up --session "$session"
 
-say "building the services (cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection)"
+say "building the services (cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection -p ehelpdesk-notifier)"
 # In the background (its own process group) and waited for, so that Ctrl-C or SIGTERM
 # is acted on at once: bash runs traps only between foreground commands.
-setsid cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection </dev/null &
+setsid cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection -p ehelpdesk-notifier </dev/null &
 build_pid=$!
 rc=0
 wait "$build_pid" || rc=$?
@@ -108,6 +117,15 @@ cmd_pid=$!
 say "starting ehelpdesk-projection on $PROJECTION_ADDR"
 "$BIN_DIR/ehelpdesk-projection" </dev/null &
 proj_pid=$!
+if [[ -z ${SMTP_URL:-} && ${MAIL_DELIVERY:-files} == files ]]; then
+    say "no SMTP server configured (SMTP_URL): e-mails are written to $MAIL_DIR as .eml files"
+fi
+if [[ -z ${WHATSAPP_TOKEN:-} && ${WHATSAPP_DELIVERY:-files} == files ]]; then
+    say "no WhatsApp Cloud API token configured (WHATSAPP_TOKEN): WhatsApp messages are written to $WHATSAPP_DIR"
+fi
+say "starting ehelpdesk-notifier on $NOTIFIER_ADDR"
+"$BIN_DIR/ehelpdesk-notifier" </dev/null &
+notifier_pid=$!
 
 # Each service listens within seconds (the command service also when NATS is slow: it
 # then answers 503 until the stream is set up). A service that exits is reported, and
@@ -146,6 +164,17 @@ fi
 proj_state=0
 wait_listening ehelpdesk-projection "$proj_pid" "$PROJECTION_ADDR" || proj_state=$?
 ((proj_state == 1)) && projection_exited
+notifier_note=""
+notifier_exited() {
+    local rc=0
+    wait "$notifier_pid" || rc=$?
+    notifier_pid=""
+    notifier_note="not running: ehelpdesk-notifier exited with status $rc (see its output above)"
+    warn "$notifier_note. The other services keep running; nobody is notified meanwhile."
+}
+notifier_state=0
+wait_listening ehelpdesk-notifier "$notifier_pid" "$NOTIFIER_ADDR" || notifier_state=$?
+((notifier_state == 1)) && notifier_exited
 
 split_addr "$COMMAND_ADDR"
 cmd_url="http://$URL_HOST:$ADDR_PORT"
@@ -164,10 +193,20 @@ proj_url="http://$URL_HOST:$ADDR_PORT"
         echo "  query API     $proj_url          GET /readyz: $(http_status "$ADDR_HOST" "$ADDR_PORT" /readyz || echo "no answer")"
     fi
     echo "     OpenAPI    $proj_url/openapi.json"
+    split_addr "$NOTIFIER_ADDR"
+    if [[ -n $notifier_note ]]; then
+        echo "  notifier      http://$URL_HOST:$ADDR_PORT          $notifier_note"
+    else
+        echo "  notifier      http://$URL_HOST:$ADDR_PORT          GET /readyz: $(http_status "$ADDR_HOST" "$ADDR_PORT" /readyz || echo "no answer")"
+    fi
+    echo "     e-mail     ${SMTP_URL:+SMTP (SMTP_URL)}${SMTP_URL:-files in $MAIL_DIR}"
+    echo "     WhatsApp   ${WHATSAPP_TOKEN:+the Cloud API}${WHATSAPP_TOKEN:-files in $WHATSAPP_DIR}"
     split_addr "$COMMAND_ADMIN_ADDR"
     echo "  metrics       http://$URL_HOST:$ADDR_PORT/metrics (command)"
     split_addr "$PROJECTION_ADMIN_ADDR"
     echo "                http://$URL_HOST:$ADDR_PORT/metrics (projection)"
+    split_addr "$NOTIFIER_ADMIN_ADDR"
+    echo "                http://$URL_HOST:$ADDR_PORT/metrics (notifier)"
     echo
     echo "  NATS_URL=$NATS_URL"
     echo "  DATABASE_URL=$(sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"
@@ -184,6 +223,9 @@ while :; do
     fi
     if [[ -n $proj_pid ]] && ! kill -0 "$proj_pid" 2>/dev/null; then
         projection_exited
+    fi
+    if [[ -n $notifier_pid ]] && ! kill -0 "$notifier_pid" 2>/dev/null; then
+        notifier_exited
     fi
     sleep 1 &
     wait $! || true

@@ -7,9 +7,12 @@ pub mod consistency;
 pub mod demo;
 pub mod fixtures;
 pub mod load;
+pub mod mailboxes;
 pub mod nats_cluster;
 pub mod postgres_server;
 pub mod process;
+pub mod smtp_sink;
+pub mod whatsapp_stub;
 
 use std::net::SocketAddr;
 
@@ -145,6 +148,7 @@ impl Drop for TestEventLog {
                     let _ = js.delete_stream(&config.stream).await;
                     let _ = js.delete_stream(notify_of(&config).0).await;
                     let _ = js.delete_stream(format!("KV_{}", config.numbers_bucket())).await;
+                    let _ = js.delete_stream(format!("KV_{}_deliveries", notify_of(&config).0)).await;
                 }
             });
         });

@@ -58,9 +58,15 @@ impl WhatsApp {
                 judge_response(status, retry_after, &text)
             }
             Self::Files { dir, language } => {
-                let body = request_body(message, language)?;
+                // What would be posted, with what a developer needs to tell messages apart.
+                let written = json!({
+                    "notification_id": message.id,
+                    "complaint_id": message.complaint_id,
+                    "recipient_id": message.recipient_id,
+                    "request": request_body(message, language)?,
+                });
                 let path = dir.join(format!("{}.json", message.id));
-                let bytes = serde_json::to_vec_pretty(&body).map_err(|e| SendFailure::permanent(e.to_string()))?;
+                let bytes = serde_json::to_vec_pretty(&written).map_err(|e| SendFailure::permanent(e.to_string()))?;
                 write_atomically(&path, &bytes).await?;
                 Ok(path.display().to_string())
             }

@@ -1,0 +1,496 @@
+//! The notifier against a real SMTP server (aiosmtpd, tests/src/smtp_sink.rs) and the
+//! WhatsApp Cloud API stub (tests/src/whatsapp_stub.rs), as processes on their own streams:
+//! the guide's whole flow ends with each person's mailbox holding exactly what the outbox
+//! promised; a notifier killed -9 between send and ack, or two racing, send each once; an SMTP
+//! outage under load delays but neither loses nor doubles; refusals are dead-lettered.
+//!
+//! Needs the binaries built (`cargo build --bins`) and .venv/ (scripts/venv.sh): `make test`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use ehelpdesk_shared::notification::{Channel, DeliveryState, NotificationMessage, Receipt, Template};
+use ehelpdesk_tests::demo::Demo;
+use ehelpdesk_tests::fixtures::*;
+use ehelpdesk_tests::process::Service;
+use ehelpdesk_tests::smtp_sink::SmtpSink;
+use ehelpdesk_tests::whatsapp_stub::{Answer, WhatsAppStub};
+use ehelpdesk_tests::{Reply, TestDatabase, TestEventLog, service_env};
+use futures::StreamExt;
+use uuid::Uuid;
+
+const PUBLIC_BASE_URL: &str = "https://ehelpdesk.example.gov.my";
+
+/// A notifier process delivering to `sink` and `stub`, with short timings for tests.
+fn notifier_env(
+    log: &TestEventLog,
+    db: &TestDatabase,
+    sink: &SmtpSink,
+    stub: &WhatsAppStub,
+) -> Vec<(&'static str, String)> {
+    let mut env = service_env(log, db);
+    env.extend([
+        ("NOTIFIER_ADMIN_ADDR", "127.0.0.1:0".into()),
+        ("MAIL_DELIVERY", "smtp".into()),
+        ("SMTP_URL", sink.url()),
+        ("MAIL_FROM", "eHelpdesk iSPEKS <ehelpdesk@example.gov.my>".into()),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE_URL.into()),
+        ("NOTIFIER_ACK_WAIT_SECS", "2".into()),
+        ("NOTIFIER_LEASE_SECS", "4".into()),
+        ("NOTIFIER_RETRY_BASE_MS", "200".into()),
+        ("NOTIFIER_RETRY_MAX_MS", "2000".into()),
+    ]);
+    env.extend(stub.env());
+    env
+}
+
+fn start_notifier(env: &[(&'static str, String)], extra: &[(&'static str, &str)]) -> Service {
+    let mut env = env.to_vec();
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    Service::start("ehelpdesk-notifier", &env, "NOTIFIER_ADDR")
+}
+
+fn notification(n: u32, channel: Channel) -> NotificationMessage {
+    let address = match channel {
+        Channel::Email => format!("orang{n}@example.gov.my"),
+        Channel::WhatsApp => format!("+6012{:07}", n),
+    };
+    NotificationMessage {
+        id: Uuid::now_v7(),
+        complaint_id: Uuid::now_v7(),
+        complaint_number: format!("ADU-2026-{n:06}"),
+        event_type: "ComplaintAssigned".into(),
+        template: Template::AduanDitugaskan,
+        params: vec![
+            format!("ADU-2026-{n:06}"),
+            "Slip gaji tidak dijana".into(),
+            "Gaji".into(),
+            "Jabatan Kerja Raya".into(),
+        ],
+        recipient_id: format!("pic-{n}"),
+        recipient_role: "pic".into(),
+        channel,
+        address,
+        subject: "Aduan ditugaskan kepada anda / Complaint assigned to you".into(),
+        body: format!(
+            "Aduan ADU-2026-{n:06} telah ditugaskan kepada anda.\nComplaint ADU-2026-{n:06} is assigned to you."
+        ),
+        created_at: chrono::Utc::now(),
+        cycle: 0,
+    }
+}
+
+/// Publishes on the test's NOTIFY stream as the relay does.
+struct Relay {
+    js: async_nats::jetstream::Context,
+    prefix: String,
+}
+
+impl Relay {
+    async fn of(log: &TestEventLog) -> Self {
+        Self { js: log.jetstream().await, prefix: log.notify().1 }
+    }
+
+    /// `copy` > 0 republishes under another message id, as a relay would after the
+    /// duplicate window.
+    async fn publish(&self, message: &NotificationMessage, copy: u32) {
+        let (js, prefix) = (&self.js, &self.prefix);
+        let mut headers = HeaderMap::new();
+        let id = if copy == 0 { message.message_id() } else { format!("{}:copy:{copy}", message.message_id()) };
+        headers.insert("Nats-Msg-Id", id.as_str());
+        let subject = format!("{prefix}.{}", message.channel.as_str());
+        js.publish_with_headers(subject, headers, serde_json::to_vec(message).unwrap().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    }
+}
+
+/// Waits until each of `ids` has a final receipt (sent or dead-lettered); returns them all.
+async fn wait_final(receipts: &ReceiptLog, ids: &[Uuid], within: Duration) -> Vec<Receipt> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let all = receipts.all();
+        let states = final_states(&all);
+        let open: Vec<_> = ids
+            .iter()
+            .filter(|id| !matches!(states.get(id), Some(DeliveryState::Sent | DeliveryState::DeadLettered)))
+            .collect();
+        if open.is_empty() {
+            return all;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} notifications never settled, e.g. {:?}", open.len(), open[0]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn ids(messages: &[NotificationMessage]) -> Vec<Uuid> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+/// Waits until the notifier's consumer has nothing pending or in hand (every copy acked).
+async fn wait_consumer_idle(log: &TestEventLog, within: Duration) {
+    let js = log.jetstream().await;
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Ok(stream) = js.get_stream(log.notify().0).await
+            && let Ok(mut consumer) =
+                stream.get_consumer::<async_nats::jetstream::consumer::pull::Config>("notifier").await
+            && let Ok(info) = consumer.info().await
+            && info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.num_redelivered == 0
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the notifier's consumer still holds messages");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every receipt published on the test's NOTIFY stream from its start, gathered by a plain
+/// subscription (reading them back from the stream on every poll was too slow under load).
+#[derive(Clone)]
+struct ReceiptLog(Arc<Mutex<Vec<Receipt>>>);
+
+impl ReceiptLog {
+    async fn start(log: &TestEventLog) -> Self {
+        let client = async_nats::connect(log.config.nats_url.to_string()).await.expect("NATS");
+        let mut subscription = client.subscribe(format!("{}.receipt.>", log.notify().1)).await.expect("subscribe");
+        client.flush().await.expect("flush");
+        let receipts = Arc::new(Mutex::new(vec![]));
+        let gathered = receipts.clone();
+        tokio::spawn(async move {
+            let _client = client;
+            while let Some(m) = subscription.next().await {
+                gathered.lock().unwrap().push(serde_json::from_slice(&m.payload).expect("a receipt"));
+            }
+        });
+        Self(receipts)
+    }
+
+    fn all(&self) -> Vec<Receipt> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The last state reported for each notification.
+fn final_states(receipts: &[Receipt]) -> HashMap<Uuid, DeliveryState> {
+    let mut last: HashMap<Uuid, &Receipt> = HashMap::new();
+    for r in receipts {
+        let newer = last.get(&r.id).is_none_or(|l| r.supersedes(l.cycle, l.attempts, l.state));
+        if newer {
+            last.insert(r.id, r);
+        }
+    }
+    last.into_iter().map(|(id, r)| (id, r.state)).collect()
+}
+
+fn count_by_notification(sink: &SmtpSink) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for mail in sink.messages() {
+        *counts.entry(mail.notification_id().to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn the_whole_flow_ends_with_each_mailbox_holding_what_the_outbox_promised() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = service_env(&log, &db);
+    let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
+    command.wait_ready().await;
+    let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
+    projection.wait_ready().await;
+    let mut notifier = start_notifier(&notifier_env(&log, &db, &sink, &stub), &[]);
+    notifier.wait_ready().await;
+
+    Demo::new(&command.url, &projection.url).run().await.expect("the demo flow succeeds");
+
+    // What the outbox promised, once the relay has published it all.
+    let http = reqwest::Client::new();
+    let mut rows = vec![];
+    for _ in 0..100 {
+        let reply = Reply::from(
+            ADMIN.headers(http.get(format!("{}/v1/outbox?limit=200", projection.url))).send().await.unwrap(),
+        )
+        .await;
+        rows = reply.assert_ok(200).as_array().unwrap().clone();
+        if rows.iter().all(|r| !r["published_at"].is_null()) && !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (emails, whatsapps): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r["channel"] == "email");
+    assert_eq!((emails.len(), whatsapps.len()), (10, 10), "ten notifications, each by both channels");
+    let promised: Vec<Uuid> = rows.iter().map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect();
+    let reported = wait_final(&receipts, &promised, Duration::from_secs(60)).await;
+
+    let mail = sink.messages();
+    assert_eq!(mail.len(), emails.len(), "one e-mail per e-mail notification");
+    for row in &emails {
+        let id = row["id"].as_str().unwrap();
+        let mine: Vec<_> = mail.iter().filter(|m| m.notification_id() == id).collect();
+        assert_eq!(mine.len(), 1, "notification {id}: {} e-mails", mine.len());
+        let m = mine[0];
+        assert!(m.header("To").contains(row["address"].as_str().unwrap()), "{:?}", m.headers);
+        assert!(m.header("Subject").starts_with("ADU-"), "the subject starts with the number: {}", m.header("Subject"));
+        assert!(m.header("Message-ID").contains(id), "{:?}", m.headers);
+        let link = format!("{PUBLIC_BASE_URL}/complaints/{}", row["complaint_id"].as_str().unwrap());
+        assert!(m.text.contains(&link), "the body links to the complaint: {}", m.text);
+        assert!(m.text.contains("Lihat aduan") && m.text.contains("Aduan"), "Malay first: {}", m.text);
+        assert!(m.text.contains("<html lang=\"ms\">"), "an HTML part: {}", m.raw);
+    }
+    let sent = stub.accepted();
+    assert!(stub.violations().is_empty(), "{:?}", stub.violations());
+    assert_eq!(sent.len(), whatsapps.len(), "one WhatsApp message per WhatsApp notification");
+    for row in &whatsapps {
+        let to = row["address"].as_str().unwrap().trim_start_matches('+');
+        assert!(sent.iter().any(|s| s.to == to && s.language == "ms"), "{to}: {sent:?}");
+    }
+    let states = final_states(&reported);
+    assert_eq!(states.len(), rows.len());
+    assert!(states.values().all(|s| *s == DeliveryState::Sent), "{states:?}");
+
+    assert!(notifier.terminate().await.success(), "graceful shutdown");
+}
+
+#[tokio::test]
+async fn a_notifier_killed_between_send_and_ack_sends_nothing_twice() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    // Room for every message at once: each one hangs in hand.
+    let mut first = start_notifier(&env, &[("NOTIFIER_FAULT", "hang-before-ack"), ("NOTIFIER_CONCURRENCY", "64")]);
+    first.wait_ready().await;
+    let relay = Relay::of(&log).await;
+    let messages: Vec<_> =
+        (0..20).map(|n| notification(n, if n % 4 == 0 { Channel::WhatsApp } else { Channel::Email })).collect();
+    for m in &messages {
+        relay.publish(m, 0).await;
+    }
+    let emails = messages.iter().filter(|m| m.channel == Channel::Email).count();
+    assert_eq!(sink.wait_for(emails, Duration::from_secs(30)).await.len(), emails);
+    drop(first); // SIGKILL: every message sent and recorded, none acked
+
+    let mut second = start_notifier(&env, &[]);
+    second.wait_ready().await;
+    // The second notifier acks what the first sent: the consumer then holds nothing.
+    wait_consumer_idle(&log, Duration::from_secs(60)).await;
+    let counts = count_by_notification(&sink);
+    assert_eq!(counts.len(), emails);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    assert_eq!(stub.accepted().len(), messages.len() - emails);
+    let states = final_states(&receipts.all());
+    assert!(messages.iter().all(|m| states.get(&m.id) == Some(&DeliveryState::Sent)), "{states:?}");
+}
+
+#[tokio::test]
+async fn a_notifier_killed_after_claiming_is_taken_over_when_its_lease_ends() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    let mut first = start_notifier(&env, &[("NOTIFIER_FAULT", "hang-before-send")]);
+    first.wait_ready().await;
+    let relay = Relay::of(&log).await;
+    let messages: Vec<_> = (0..5).map(|n| notification(n, Channel::Email)).collect();
+    for m in &messages {
+        relay.publish(m, 0).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(first); // claimed, never sent
+
+    let mut second = start_notifier(&env, &[]);
+    second.wait_ready().await;
+    wait_final(&receipts, &ids(&messages), Duration::from_secs(60)).await;
+    let counts = count_by_notification(&sink);
+    assert_eq!(counts.len(), messages.len(), "taken over after the lease: {counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+#[tokio::test]
+async fn two_notifiers_racing_for_the_same_notifications_send_each_once() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    let (mut a, mut b) = (start_notifier(&env, &[]), start_notifier(&env, &[]));
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let relay = Relay::of(&log).await;
+    // Each notification three times under different message ids: the two workers get copies
+    // of one notification at the same moment.
+    let messages: Vec<_> =
+        (0..30).map(|n| notification(n, if n % 3 == 0 { Channel::WhatsApp } else { Channel::Email })).collect();
+    for copy in 0..3 {
+        for m in &messages {
+            relay.publish(m, copy).await;
+        }
+    }
+    wait_final(&receipts, &ids(&messages), Duration::from_secs(60)).await;
+    wait_consumer_idle(&log, Duration::from_secs(30)).await;
+    let emails = messages.iter().filter(|m| m.channel == Channel::Email).count();
+    let counts = count_by_notification(&sink);
+    assert_eq!(counts.len(), emails);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    let mut whatsapp: Vec<String> = stub.accepted().into_iter().map(|r| r.to).collect();
+    whatsapp.sort();
+    let before = whatsapp.len();
+    whatsapp.dedup();
+    assert_eq!((before, whatsapp.len()), (messages.len() - emails, messages.len() - emails));
+}
+
+#[tokio::test]
+async fn an_smtp_outage_under_load_delays_delivery_and_loses_or_doubles_nothing() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let mut sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    // Enough attempts, at most 5 s apart, to outlast a 30 s outage.
+    let mut notifier = start_notifier(&env, &[("NOTIFIER_MAX_ATTEMPTS", "30"), ("NOTIFIER_RETRY_MAX_MS", "5000")]);
+    notifier.wait_ready().await;
+    let relay = Relay::of(&log).await;
+    let before: Vec<_> = (0..50).map(|n| notification(n, Channel::Email)).collect();
+    for m in &before {
+        relay.publish(m, 0).await;
+    }
+    sink.stop();
+    let during: Vec<_> = (50..250).map(|n| notification(n, Channel::Email)).collect();
+    let publishing = async {
+        for m in &during {
+            relay.publish(m, 0).await;
+            tokio::time::sleep(Duration::from_millis(140)).await;
+        }
+    };
+    // About 30 s of load with the mail server down.
+    publishing.await;
+    let failed_while_down = receipts.all().iter().filter(|r| r.state == DeliveryState::Failed).count();
+    sink.resume().await;
+    println!("SMTP outage: the mail server is back at {}", chrono::Utc::now());
+    let every: Vec<Uuid> = before.iter().chain(&during).map(|m| m.id).collect();
+    wait_final(&receipts, &every, Duration::from_secs(120)).await;
+    let counts = count_by_notification(&sink);
+    let all = before.len() + during.len();
+    let dead: Vec<_> = receipts.all().into_iter().filter(|r| r.state == DeliveryState::DeadLettered).collect();
+    if let Some(first) = dead.first() {
+        let history: Vec<_> = receipts
+            .all()
+            .into_iter()
+            .filter(|r| r.id == first.id)
+            .map(|r| (r.attempts, r.at, r.reason))
+            .collect();
+        panic!("{} dead-lettered, e.g. {history:?}", dead.len());
+    }
+    assert_eq!(counts.len(), all, "every notification delivered");
+    assert!(counts.values().all(|n| *n == 1), "none twice: {counts:?}");
+    assert!(failed_while_down > 0, "the outage was seen and retried");
+    let states = final_states(&receipts.all());
+    assert_eq!(states.values().filter(|s| **s == DeliveryState::Sent).count(), all);
+    println!("SMTP outage: {failed_while_down} failed attempts reported while down, {all} delivered once after");
+}
+
+#[tokio::test]
+async fn refusals_are_dead_lettered_and_passing_trouble_is_retried() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    let mut notifier = start_notifier(&env, &[]);
+    notifier.wait_ready().await;
+    let relay = Relay::of(&log).await;
+
+    let refused = notification(1, Channel::Email);
+    sink.refuse(&[&refused.address]);
+    let rate_limited = notification(2, Channel::WhatsApp);
+    stub.script(rate_limited.address.trim_start_matches('+'), &[Answer::RateLimited { retry_after: 1 }]);
+    let server_error = notification(3, Channel::WhatsApp);
+    stub.script(server_error.address.trim_start_matches('+'), &[Answer::ServerError, Answer::ServerError]);
+    let not_a_user = notification(4, Channel::WhatsApp);
+    stub.script(not_a_user.address.trim_start_matches('+'), &[Answer::NotAWhatsAppUser]);
+    let no_template = notification(5, Channel::WhatsApp);
+    stub.script(no_template.address.trim_start_matches('+'), &[Answer::NoSuchTemplate]);
+    let bad_address = NotificationMessage { address: "bukan alamat".into(), ..notification(6, Channel::Email) };
+    let sent = [&refused, &rate_limited, &server_error, &not_a_user, &no_template, &bad_address];
+    for m in sent {
+        relay.publish(m, 0).await;
+    }
+    let all = wait_final(&receipts, &sent.map(|m| m.id), Duration::from_secs(60)).await;
+    let states = final_states(&all);
+    let state = |m: &NotificationMessage| states.get(&m.id).copied();
+    assert_eq!(state(&refused), Some(DeliveryState::DeadLettered));
+    assert_eq!(state(&not_a_user), Some(DeliveryState::DeadLettered));
+    assert_eq!(state(&no_template), Some(DeliveryState::DeadLettered));
+    assert_eq!(state(&bad_address), Some(DeliveryState::DeadLettered));
+    assert_eq!(state(&rate_limited), Some(DeliveryState::Sent));
+    assert_eq!(state(&server_error), Some(DeliveryState::Sent));
+    let final_of = |m: &NotificationMessage| all.iter().filter(|r| r.id == m.id).last().cloned().unwrap();
+    // A refusal fails at once, with the server's word for it.
+    assert_eq!(final_of(&refused).attempts, 1);
+    assert!(final_of(&refused).reason.unwrap_or_default().contains("550"), "{:?}", final_of(&refused));
+    assert!(final_of(&not_a_user).reason.unwrap_or_default().contains("131026"));
+    assert_eq!(final_of(&server_error).attempts, 3, "two 500s, then accepted");
+    assert_eq!(final_of(&rate_limited).attempts, 2);
+    assert!(final_of(&rate_limited).provider_message_id.unwrap_or_default().starts_with("wamid."));
+    // The 429's Retry-After of 1 s was honoured: the second try came no sooner.
+    let tries: Vec<_> = all.iter().filter(|r| r.id == rate_limited.id).collect();
+    let waited = tries.last().unwrap().at - tries.first().unwrap().at;
+    assert!(waited >= chrono::Duration::milliseconds(900), "retried after {waited}");
+    assert!(sink.messages().is_empty(), "nothing reached the refused mailbox");
+    assert!(stub.violations().is_empty(), "{:?}", stub.violations());
+}
+
+#[tokio::test]
+async fn bad_configuration_is_named_and_an_unreachable_mail_server_is_not_ready() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    for (var, value) in [("PUBLIC_BASE_URL", "ehelpdesk.example.gov.my"), ("WHATSAPP_TOKEN", ""), ("SMTP_URL", "")] {
+        let output = std::process::Command::new(ehelpdesk_tests::process::binary("ehelpdesk-notifier"))
+            .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+            .env(var, value)
+            .env("NOTIFIER_ADDR", "127.0.0.1:0")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{var}: {stderr}");
+        assert!(stderr.contains(&format!("ehelpdesk-notifier: configuration: {var} =")), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let closed = ehelpdesk_tests::process::free_port();
+    let mut notifier = start_notifier(&env, &[("SMTP_URL", &format!("smtp://127.0.0.1:{closed}"))]);
+    let http = reqwest::Client::new();
+    let mut readiness = None;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{}/readyz", notifier.url)).send().await {
+            readiness = Some((r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = readiness.expect("the notifier answers its probe");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["email"].as_str().unwrap().contains("unreachable"), "{body}");
+    assert_eq!(body["notify_stream"], "ok", "{body}");
+    let _ = &mut notifier;
+}
