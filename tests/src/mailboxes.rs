@@ -31,12 +31,17 @@ pub fn read(mail_dir: &Path, whatsapp_dir: &Path, complaint_ids: &[String]) -> M
         if concerns(file["complaint_id"].as_str().unwrap_or_default()) {
             out.whatsapps += 1;
             let request = &file["request"];
-            let to = format!("{} (+{})", file["recipient_id"].as_str().unwrap_or("?"), request["to"].as_str().unwrap_or("?"));
+            let to = format!(
+                "{} (+{})",
+                file["recipient_id"].as_str().unwrap_or("?"),
+                request["to"].as_str().unwrap_or("?")
+            );
             let params: Vec<&str> = request["template"]["components"][0]["parameters"]
                 .as_array()
                 .map(|ps| ps.iter().filter_map(|p| p["text"].as_str()).collect())
                 .unwrap_or_default();
-            let line = format!("WhatsApp  {} [{}]", request["template"]["name"].as_str().unwrap_or("?"), params.join(" | "));
+            let line =
+                format!("WhatsApp  {} [{}]", request["template"]["name"].as_str().unwrap_or("?"), params.join(" | "));
             out.by_recipient.entry(to).or_default().push(line);
         }
     }

@@ -390,12 +390,8 @@ async fn an_smtp_outage_under_load_delays_delivery_and_loses_or_doubles_nothing(
     let all = before.len() + during.len();
     let dead: Vec<_> = receipts.all().into_iter().filter(|r| r.state == DeliveryState::DeadLettered).collect();
     if let Some(first) = dead.first() {
-        let history: Vec<_> = receipts
-            .all()
-            .into_iter()
-            .filter(|r| r.id == first.id)
-            .map(|r| (r.attempts, r.at, r.reason))
-            .collect();
+        let history: Vec<_> =
+            receipts.all().into_iter().filter(|r| r.id == first.id).map(|r| (r.attempts, r.at, r.reason)).collect();
         panic!("{} dead-lettered, e.g. {history:?}", dead.len());
     }
     assert_eq!(counts.len(), all, "every notification delivered");
