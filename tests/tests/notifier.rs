@@ -41,6 +41,8 @@ fn notifier_env(
         ("NOTIFIER_LEASE_SECS", "4".into()),
         ("NOTIFIER_RETRY_BASE_MS", "200".into()),
         ("NOTIFIER_RETRY_MAX_MS", "2000".into()),
+        // The tests run at any hour; quiet hours have a test of their own, on a set clock.
+        ("WHATSAPP_QUIET_HOURS", "off".into()),
     ]);
     env.extend(stub.env());
     env
@@ -438,7 +440,7 @@ async fn refusals_are_dead_lettered_and_passing_trouble_is_retried() {
     assert_eq!(state(&bad_address), Some(DeliveryState::DeadLettered));
     assert_eq!(state(&rate_limited), Some(DeliveryState::Sent));
     assert_eq!(state(&server_error), Some(DeliveryState::Sent));
-    let final_of = |m: &NotificationMessage| all.iter().filter(|r| r.id == m.id).last().cloned().unwrap();
+    let final_of = |m: &NotificationMessage| all.iter().rfind(|r| r.id == m.id).cloned().unwrap();
     // A refusal fails at once, with the server's word for it.
     assert_eq!(final_of(&refused).attempts, 1);
     assert!(final_of(&refused).reason.unwrap_or_default().contains("550"), "{:?}", final_of(&refused));
@@ -489,4 +491,77 @@ async fn bad_configuration_is_named_and_an_unreachable_mail_server_is_not_ready(
     assert!(body["email"].as_str().unwrap().contains("unreachable"), "{body}");
     assert_eq!(body["notify_stream"], "ok", "{body}");
     let _ = &mut notifier;
+}
+
+/// A clock the test sets, for a notifier running in this process.
+#[derive(Clone)]
+struct SetClock(Arc<Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl SetClock {
+    fn at(rfc3339: &str) -> Self {
+        Self(Arc::new(Mutex::new(rfc3339.parse().unwrap())))
+    }
+
+    fn set(&self, rfc3339: &str) {
+        *self.0.lock().unwrap() = rfc3339.parse().unwrap();
+    }
+
+    fn clock(&self) -> ehelpdesk_notifier::clock::Clock {
+        let now = self.0.clone();
+        Arc::new(move || *now.lock().unwrap())
+    }
+}
+
+/// The notifier in this process, on `clock`, configured as `env` (plus `extra`) says.
+async fn notifier_in_process(
+    env: &[(&'static str, String)],
+    extra: &[(&'static str, &str)],
+    clock: &SetClock,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let mut vars: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    vars.insert("NOTIFIER_ADDR".into(), "127.0.0.1:0".into());
+    let settings =
+        ehelpdesk_notifier::configuration::Settings::from_env(&ehelpdesk_shared::config::Env(move |k: &str| {
+            vars.get(k).cloned()
+        }))
+        .expect("settings");
+    let app = ehelpdesk_notifier::startup::Application::build(settings, clock.clock()).await.expect("notifier builds");
+    tokio::spawn(app.run_until(std::future::pending()))
+}
+
+#[tokio::test]
+async fn whatsapp_keeps_quiet_hours_and_e_mail_does_not() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    // 23:30 in Kota Bharu.
+    let clock = SetClock::at("2026-12-03T15:30:00Z");
+    let notifier = notifier_in_process(
+        &env,
+        &[("WHATSAPP_QUIET_HOURS", "22:00-07:00"), ("NOTIFIER_HOLD_RECHECK_SECS", "1")],
+        &clock,
+    )
+    .await;
+    let relay = Relay::of(&log).await;
+    let (whatsapp, email) = (notification(1, Channel::WhatsApp), notification(2, Channel::Email));
+    relay.publish(&whatsapp, 0).await;
+    relay.publish(&email, 0).await;
+    wait_final(&receipts, &[email.id], Duration::from_secs(30)).await;
+    // Looked at again every second, and held each time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(stub.received().is_empty(), "nothing to a phone at night: {:?}", stub.received());
+    assert!(!final_states(&receipts.all()).contains_key(&whatsapp.id), "held, not failed");
+    // 06:59 is still night; 07:00 is morning.
+    clock.set("2026-12-03T22:59:00Z");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(stub.received().is_empty());
+    clock.set("2026-12-03T23:00:00Z");
+    wait_final(&receipts, &[whatsapp.id], Duration::from_secs(30)).await;
+    assert_eq!(stub.accepted().len(), 1);
+    assert_eq!(sink.messages().len(), 1);
+    notifier.abort();
 }

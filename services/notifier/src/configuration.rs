@@ -9,6 +9,8 @@ use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
 use ehelpdesk_shared::http::serve::HttpSettings;
 use ehelpdesk_shared::notification::NotifyConfig;
 use lettre::message::Mailbox;
+
+use crate::quiet_hours::QuietHours;
 use url::Url;
 
 /// How e-mail leaves: `MAIL_DELIVERY`.
@@ -102,6 +104,12 @@ pub struct Settings {
     /// complaint (`<base>/complaints/<id>`), linked from every message.
     pub public_base_url: Url,
     pub whatsapp: WhatsAppDelivery,
+    /// `WHATSAPP_QUIET_HOURS`, default `22:00-07:00` (Malaysian time); `off` for none.
+    pub quiet_hours: Option<QuietHours>,
+    /// `NOTIFIER_HOLD_RECHECK_SECS`, default 86400: the longest a held message waits before it
+    /// is looked at again (the end of the quiet hours comes first; tests that move the clock
+    /// make it short).
+    pub hold_recheck: Duration,
     /// `NOTIFIER_FAULT` (tests only, refused with `APP_ENV=production`): `hang-before-ack`
     /// or `hang-before-send`, to kill a worker at a chosen point.
     pub fault: Option<Fault>,
@@ -146,6 +154,8 @@ impl Settings {
             mail_reply_to,
             public_base_url: http_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:8082")?,
             whatsapp: whatsapp_delivery(env, production)?,
+            quiet_hours: quiet_hours(env)?,
+            hold_recheck: Duration::from_secs(at_least_one(env, "NOTIFIER_HOLD_RECHECK_SECS", 86_400)?),
             fault: fault(env, production)?,
         })
     }
@@ -253,6 +263,17 @@ fn whatsapp_delivery<F: Fn(&str) -> Option<String>>(
     }
 }
 
+fn quiet_hours<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<QuietHours>, ConfigError> {
+    match env.string("WHATSAPP_QUIET_HOURS", "22:00-07:00").as_str() {
+        "off" => Ok(None),
+        value => value.parse().map(Some).map_err(|reason| ConfigError {
+            var: "WHATSAPP_QUIET_HOURS",
+            value: value.to_owned(),
+            reason: format!("{reason} (Malaysian time), or off"),
+        }),
+    }
+}
+
 fn fault<F: Fn(&str) -> Option<String>>(env: &Env<F>, production: bool) -> Result<Option<Fault>, ConfigError> {
     let value = env.string("NOTIFIER_FAULT", "");
     let fault = match value.as_str() {
@@ -307,6 +328,8 @@ mod tests {
         assert_eq!(s.public_base_url.as_str(), "http://127.0.0.1:8082/");
         assert_eq!(s.retry, RetryPolicy { attempts: 8, base: Duration::from_secs(2), max: Duration::from_secs(600) });
         assert_eq!(s.mail_reply_to, s.mail_from);
+        assert_eq!(s.quiet_hours, Some("22:00-07:00".parse().unwrap()));
+        assert_eq!(settings(&[("WHATSAPP_QUIET_HOURS", "off")]).unwrap().quiet_hours, None);
     }
 
     #[test]
@@ -335,6 +358,7 @@ mod tests {
             ("NOTIFIER_MAX_ATTEMPTS", "0"),
             ("NOTIFIER_CONCURRENCY", "many"),
             ("NOTIFIER_FAULT", "explode"),
+            ("WHATSAPP_QUIET_HOURS", "10pm-7am"),
         ] {
             assert_eq!(settings(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
         }

@@ -17,6 +17,8 @@ pub struct NotifierMetrics {
     /// Messages on NOTIFY not yet handled by any instance (the consumer's pending + in hand).
     pub backlog: IntGauge,
     pub undecodable: IntCounter,
+    /// Deliveries put off without an attempt, by why (`quiet_hours`).
+    pub held: IntCounterVec,
 }
 
 impl NotifierMetrics {
@@ -49,6 +51,12 @@ impl NotifierMetrics {
             IntCounter::new("ehelpdesk_notifier_undecodable_total", "NOTIFY messages that are no notification")
                 .expect("metric");
         registry.register(Box::new(undecodable.clone())).expect("register");
+        let held = IntCounterVec::new(
+            Opts::new("ehelpdesk_notifier_held_total", "Deliveries put off without an attempt, by why"),
+            &["reason"],
+        )
+        .expect("metric");
+        registry.register(Box::new(held.clone())).expect("register");
         Arc::new(Self {
             sent: by_channel("ehelpdesk_notifier_sent_total", "Notifications a provider accepted"),
             failed: by_channel("ehelpdesk_notifier_failed_total", "Send attempts that failed"),
@@ -62,6 +70,7 @@ impl NotifierMetrics {
             delivery_delay_seconds,
             backlog,
             undecodable,
+            held,
         })
     }
 }

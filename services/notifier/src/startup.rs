@@ -90,6 +90,8 @@ impl Application {
             lease: settings.lease,
             ack_wait: settings.ack_wait,
             concurrency: settings.concurrency,
+            quiet_hours: settings.quiet_hours,
+            hold_recheck: settings.hold_recheck,
             fault: settings.fault,
             metrics,
             clock,

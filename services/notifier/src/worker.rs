@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::configuration::{Fault, RetryPolicy};
 use crate::email::{Letterhead, Mailer};
 use crate::metrics::NotifierMetrics;
+use crate::quiet_hours::QuietHours;
 use crate::receipts::{Receipts, receipt_of};
 use crate::record::store::RecordError;
 use crate::record::{DeliveryRecord, Judgement, RecordState, RecordStore, judge};
@@ -51,6 +52,8 @@ pub struct WorkerParts {
     pub lease: Duration,
     pub ack_wait: Duration,
     pub concurrency: usize,
+    pub quiet_hours: Option<QuietHours>,
+    pub hold_recheck: Duration,
     pub fault: Option<Fault>,
     pub metrics: Arc<NotifierMetrics>,
     pub clock: Clock,
@@ -70,9 +73,10 @@ enum Reply {
 
 impl Worker {
     /// JetStream stops offering a message after this many deliveries; the worker dead-letters
-    /// it before then, so that no notification is dropped without a record.
+    /// it before then, so that no notification is dropped without a record. Room beyond the
+    /// attempts for the waits that are no attempt (another worker's claim, quiet hours).
     pub fn max_deliver(&self) -> i64 {
-        i64::from(self.0.policy.attempts) * 2 + 10
+        i64::from(self.0.policy.attempts) * 4 + 100
     }
 
     /// Consumes until `shutdown`; recovers from every NATS fault by recreating the consumer.
@@ -191,6 +195,12 @@ impl Worker {
         delivered: i64,
     ) -> Result<Reply, WorkerError> {
         let parts = &self.0;
+        if notification.channel == Channel::WhatsApp
+            && let Some(wait) = parts.quiet_hours.and_then(|q| q.remaining((parts.clock)()))
+        {
+            parts.metrics.held.with_label_values(&["quiet_hours"]).inc();
+            return Ok(Reply::Later(wait.min(parts.hold_recheck)));
+        }
         // A lost race with another worker writes nothing: read and judge again.
         for _ in 0..3 {
             let current = parts.records.read(notification.id).await?;
