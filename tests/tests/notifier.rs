@@ -91,8 +91,14 @@ struct Relay {
 }
 
 impl Relay {
+    /// Creates the stream if the relay (or a notifier) has not yet.
     async fn of(log: &TestEventLog) -> Self {
-        Self { js: log.jetstream().await, prefix: log.notify().1 }
+        let js = log.jetstream().await;
+        let (stream, prefix) = log.notify();
+        let config =
+            ehelpdesk_shared::notification::NotifyConfig { stream, subject_prefix: prefix.clone(), replicas: 1 };
+        ehelpdesk_shared::streams::ensure(&js, config.stream_config()).await.expect("NOTIFY stream");
+        Self { js, prefix }
     }
 
     /// `copy` > 0 republishes under another message id, as a relay would after the
@@ -564,4 +570,31 @@ async fn whatsapp_keeps_quiet_hours_and_e_mail_does_not() {
     assert_eq!(stub.accepted().len(), 1);
     assert_eq!(sink.messages().len(), 1);
     notifier.abort();
+}
+
+#[tokio::test]
+async fn a_backlog_goes_out_no_faster_than_the_channel_rate() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = notifier_env(&log, &db, &sink, &stub);
+    let relay = Relay::of(&log).await;
+    // The backlog is there before the notifier starts, as after an outage.
+    let backlog: Vec<_> = (0..16).map(|n| notification(n, Channel::Email)).collect();
+    for m in &backlog {
+        relay.publish(m, 0).await;
+    }
+    let mut notifier = start_notifier(&env, &[("NOTIFIER_EMAIL_PER_SECOND", "4")]);
+    notifier.wait_ready().await;
+    let all = wait_final(&receipts, &ids(&backlog), Duration::from_secs(60)).await;
+    let mut sent: Vec<_> = all.iter().filter(|r| r.state == DeliveryState::Sent).map(|r| r.at).collect();
+    sent.sort();
+    assert_eq!(sent.len(), backlog.len());
+    // 4 a second after a burst of 4: any 9 sends in a row span at least 1.25 s.
+    for window in sent.windows(9) {
+        let span = window[8] - window[0];
+        assert!(span >= chrono::Duration::milliseconds(1000), "9 sends within {span}");
+    }
 }

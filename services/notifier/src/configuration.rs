@@ -104,6 +104,11 @@ pub struct Settings {
     /// complaint (`<base>/complaints/<id>`), linked from every message.
     pub public_base_url: Url,
     pub whatsapp: WhatsAppDelivery,
+    /// `NOTIFIER_EMAIL_PER_SECOND`, default 20, and `NOTIFIER_WHATSAPP_PER_SECOND`, default
+    /// 20: sends per second per instance, so that a backlog after an outage does not trip
+    /// the provider's limits (the Cloud API's default is 80 a second per number).
+    pub email_per_second: u32,
+    pub whatsapp_per_second: u32,
     /// `WHATSAPP_QUIET_HOURS`, default `22:00-07:00` (Malaysian time); `off` for none.
     pub quiet_hours: Option<QuietHours>,
     /// `NOTIFIER_HOLD_RECHECK_SECS`, default 86400: the longest a held message waits before it
@@ -154,6 +159,8 @@ impl Settings {
             mail_reply_to,
             public_base_url: http_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:8082")?,
             whatsapp: whatsapp_delivery(env, production)?,
+            email_per_second: at_least_one(env, "NOTIFIER_EMAIL_PER_SECOND", 20)? as u32,
+            whatsapp_per_second: at_least_one(env, "NOTIFIER_WHATSAPP_PER_SECOND", 20)? as u32,
             quiet_hours: quiet_hours(env)?,
             hold_recheck: Duration::from_secs(at_least_one(env, "NOTIFIER_HOLD_RECHECK_SECS", 86_400)?),
             fault: fault(env, production)?,
@@ -359,6 +366,7 @@ mod tests {
             ("NOTIFIER_CONCURRENCY", "many"),
             ("NOTIFIER_FAULT", "explode"),
             ("WHATSAPP_QUIET_HOURS", "10pm-7am"),
+            ("NOTIFIER_EMAIL_PER_SECOND", "0"),
         ] {
             assert_eq!(settings(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
         }

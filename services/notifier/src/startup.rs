@@ -19,7 +19,7 @@ use crate::receipts::Receipts;
 use crate::record::RecordStore;
 use crate::routes::{self, Probes};
 use crate::whatsapp::WhatsApp;
-use crate::worker::{Worker, WorkerParts, worker_id};
+use crate::worker::{Worker, WorkerParts, channel_rate, worker_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -91,6 +91,8 @@ impl Application {
             ack_wait: settings.ack_wait,
             concurrency: settings.concurrency,
             quiet_hours: settings.quiet_hours,
+            email_rate: channel_rate(settings.email_per_second),
+            whatsapp_rate: channel_rate(settings.whatsapp_per_second),
             hold_recheck: settings.hold_recheck,
             fault: settings.fault,
             metrics,

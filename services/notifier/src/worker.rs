@@ -53,12 +53,22 @@ pub struct WorkerParts {
     pub ack_wait: Duration,
     pub concurrency: usize,
     pub quiet_hours: Option<QuietHours>,
+    pub email_rate: Arc<ChannelRate>,
+    pub whatsapp_rate: Arc<ChannelRate>,
     pub hold_recheck: Duration,
     pub fault: Option<Fault>,
     pub metrics: Arc<NotifierMetrics>,
     pub clock: Clock,
     /// Which process claims: host, pid and a random part (a restarted pid is another worker).
     pub worker_id: String,
+}
+
+/// Sends per second on one channel, in this instance.
+pub type ChannelRate = governor::DefaultDirectRateLimiter;
+
+pub fn channel_rate(per_second: u32) -> Arc<ChannelRate> {
+    let per_second = std::num::NonZeroU32::new(per_second).unwrap_or(std::num::NonZeroU32::MIN);
+    Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(per_second)))
 }
 
 /// How the message is answered.
@@ -358,9 +368,13 @@ impl Worker {
         match notification.channel {
             Channel::Email => {
                 let email = parts.letterhead.compose(notification)?;
+                parts.email_rate.until_ready().await;
                 parts.mailer.send(notification.id, email).await
             }
-            Channel::WhatsApp => parts.whatsapp.send(notification).await,
+            Channel::WhatsApp => {
+                parts.whatsapp_rate.until_ready().await;
+                parts.whatsapp.send(notification).await
+            }
         }
     }
 
