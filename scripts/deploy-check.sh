@@ -182,7 +182,7 @@ allowed = {  # may be set: every other variable the services read (README's tabl
         "READ_MODEL_SCHEMA", "CONSUMER_NAME", "BATCH_SIZE", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
         "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS",
         "DATABASE_MAX_CONNECTIONS", "EXPORT_MAX_CONCURRENT", "EXPORT_WRITE_TIMEOUT_SECS",
-        "MIN_SEQ_WAITERS", "PROJECTOR"},
+        "MIN_SEQ_WAITERS", "PROJECTOR", "RECEIPTS", "RECEIPTS_CONSUMER"},
 }
 for svc, names in want.items():
     rel = f"env/{svc}.env.example"

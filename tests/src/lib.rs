@@ -402,6 +402,8 @@ pub fn projection_settings(
         min_seq_waiters: 256,
         projector: true,
         relay_outbox: true,
+        receipts: true,
+        receipts_consumer: "projection-receipts".into(),
         export_max_concurrent: 4,
         export_write_timeout: std::time::Duration::from_secs(30),
         verify_max_behind: 1000,

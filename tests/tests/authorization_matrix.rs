@@ -81,6 +81,12 @@ fn rows() -> Vec<Row> {
             [Sees(true), Sees(false), Sees(true), Sees(false), Sees(true), Sees(false), Sees(true), Sees(true)],
         ),
         r("GET /v1/complaints/{id} (query)", State::Referred, concerned),
+        // Who was told what is staff business: complainants, even its own, are not told it exists.
+        r(
+            "GET /v1/complaints/{id}/notifications",
+            State::Referred,
+            [NF, NF, Ok(200), NF, Ok(200), NF, Ok(200), Ok(200)],
+        ),
         r("GET /v1/reports/aging", State::Logged, readers),
         r("GET /v1/reports/resolution", State::Logged, readers),
         r("GET /v1/outbox", State::Logged, readers),
@@ -232,7 +238,7 @@ async fn every_cell_of_the_authorization_matrix() {
             }
         }
     }
-    assert_eq!(cells, 24 * 8);
+    assert_eq!(cells, 25 * 8);
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from docs/security.md:\n{}",

@@ -333,7 +333,8 @@ struct Move {
 ///
 /// Models keyed by aggregate travel as a JSON array that PostgreSQL turns into records of
 /// the table's own type (every column keeps its SQL type) and replace what is there. The
-/// append-only timeline and outbox travel as typed arrays; a row already there is a replayed
+/// append-only timeline and outbox travel as typed arrays (an outbox row's template
+/// parameters as one JSON array each); a row already there is a replayed
 /// event's (their keys derive from the event) and is kept.
 async fn write_batch(
     tx: &mut Transaction<'_, Postgres>,
@@ -349,12 +350,19 @@ async fn write_batch(
                SELECT * FROM UNNEST($3::uuid[], $4::int8[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], \
                  $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[]) ON CONFLICT DO NOTHING), \
              outbox_rows AS (INSERT INTO notification_outbox (id, sequence, complaint_id, event_type, recipient_id, \
-               recipient_role, channel, address, subject, body, created_at, traceparent) \
-               SELECT * FROM UNNEST($14::uuid[], $15::int8[], $16::uuid[], $17::text[], $18::text[], $19::text[], \
-                 $20::text[], $21::text[], $22::text[], $23::text[], $24::timestamptz[], $25::text[]) \
+               recipient_role, channel, address, subject, body, created_at, traceparent, complaint_number, template, \
+               params) \
+               SELECT u.id, u.sequence, u.complaint_id, u.event_type, u.recipient_id, u.recipient_role, u.channel, \
+                 u.address, u.subject, u.body, u.created_at, u.traceparent, u.complaint_number, u.template, \
+                 ARRAY(SELECT jsonb_array_elements_text(u.params)) \
+               FROM UNNEST($14::uuid[], $15::int8[], $16::uuid[], $17::text[], $18::text[], $19::text[], \
+                 $20::text[], $21::text[], $22::text[], $23::text[], $24::timestamptz[], $25::text[], $26::text[], \
+                 $27::text[], $28::jsonb[]) AS u (id, sequence, complaint_id, event_type, recipient_id, \
+                 recipient_role, channel, address, subject, body, created_at, traceparent, complaint_number, template, \
+                 params) \
                ON CONFLICT DO NOTHING), \
-             checkpoint_row AS (UPDATE projection_checkpoint SET last_sequence = $26, updated_at = now() \
-               WHERE name = 'main' AND last_sequence = $27 RETURNING last_sequence) \
+             checkpoint_row AS (UPDATE projection_checkpoint SET last_sequence = $29, updated_at = now() \
+               WHERE name = 'main' AND last_sequence = $30 RETURNING last_sequence) \
              SELECT pg_notify(current_schema() || '_checkpoint', last_sequence::text) FROM checkpoint_row",
             upsert_sql("complaints", ComplaintRecord::COLUMNS, "complaint_id", 1),
             upsert_sql("staff", StaffRecord::COLUMNS, "staff_id", 2),
@@ -389,6 +397,11 @@ async fn write_batch(
         .bind(notes(|r| &r.body))
         .bind(outbox.iter().map(|r| r.created_at).collect::<Vec<_>>())
         .bind(outbox.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
+        .bind(notes(|r| &r.complaint_number))
+        .bind(notes(|r| r.template.name()))
+        // Rows' parameter lists differ in length, and PostgreSQL's arrays of arrays must be
+        // rectangular: each list travels as one JSON array.
+        .bind(outbox.iter().map(|r| serde_json::Value::from(r.params.clone())).collect::<Vec<_>>())
         .bind(checkpoint.to as i64)
         .bind(checkpoint.from as i64)
         .execute(&mut **tx)

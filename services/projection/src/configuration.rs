@@ -50,6 +50,12 @@ pub struct Settings {
     pub projector: bool,
     /// `OUTBOX_RELAY`, default on: publish the outbox to the NOTIFY stream.
     pub relay_outbox: bool,
+    /// `RECEIPTS`, default as `PROJECTOR`: record the notifier's delivery receipts on the
+    /// outbox. Off where nothing is projected either, so that query-only instances read.
+    pub receipts: bool,
+    /// `RECEIPTS_CONSUMER`, default `projection-receipts`: the durable consumer of receipts
+    /// on NOTIFY, shared by the instances that record them.
+    pub receipts_consumer: String,
     /// `EXPORT_MAX_CONCURRENT`, default 4: exports running at once; each CSV export holds a
     /// database connection of its own, outside the pool, and more are refused with 429.
     pub export_max_concurrent: usize,
@@ -110,6 +116,17 @@ impl Settings {
                 reason: format!("must be shorter than HTTP_REQUEST_TIMEOUT_MS ({})", http.request_timeout.as_millis()),
             });
         }
+        let projector = env.parse("PROJECTOR", true)?;
+        let receipts_consumer = env.string("RECEIPTS_CONSUMER", "projection-receipts");
+        if receipts_consumer.is_empty()
+            || !receipts_consumer.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ConfigError {
+                var: "RECEIPTS_CONSUMER",
+                value: receipts_consumer,
+                reason: "use A-Z, a-z, 0-9, _ or -".into(),
+            });
+        }
         Ok(Self {
             listen: env.socket_addr("PROJECTION_ADDR", "127.0.0.1:8081")?,
             admin_listen: env.socket_addr("PROJECTION_ADMIN_ADDR", "127.0.0.1:9081")?,
@@ -127,8 +144,10 @@ impl Settings {
             resolution_target_days: env.parse("RESOLUTION_TARGET_DAYS", 5)?,
             min_seq_wait,
             min_seq_waiters: env.parse("MIN_SEQ_WAITERS", 256)?,
-            projector: env.parse("PROJECTOR", true)?,
+            projector,
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
+            receipts: env.parse("RECEIPTS", projector)?,
+            receipts_consumer,
             export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
             export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),
             verify_max_behind: env.parse("VERIFY_MAX_BEHIND", 1000)?,
@@ -189,6 +208,16 @@ mod tests {
         assert_eq!(s.admin_listen.to_string(), "127.0.0.1:9081");
         assert_eq!(s.min_seq_waiters, 256);
         assert!(s.projector);
+        assert!(s.receipts);
+        assert_eq!(s.receipts_consumer, "projection-receipts");
+    }
+
+    #[test]
+    fn receipts_follow_the_projector_unless_told() {
+        assert!(!settings(&[("PROJECTOR", "false")]).unwrap().receipts);
+        assert!(settings(&[("PROJECTOR", "false"), ("RECEIPTS", "true")]).unwrap().receipts);
+        assert!(!settings(&[("RECEIPTS", "false")]).unwrap().receipts);
+        assert_eq!(settings(&[("RECEIPTS_CONSUMER", "a.b")]).unwrap_err().var, "RECEIPTS_CONSUMER");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
 //! batch, writing [`rows`]) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
-//! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox; [`rebuild`] replays it all;
+//! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox and [`receipts`] records what became of it; [`rebuild`] replays it all;
 //! [`audit`], [`verify`] and [`audit_routes`] serve auditors straight from the log.
 
 pub mod apply;
@@ -22,6 +22,7 @@ pub mod project;
 pub mod queries;
 pub mod read_your_writes;
 pub mod rebuild;
+pub mod receipts;
 pub mod relay;
 pub mod reports;
 pub mod routes;

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use ehelpdesk_shared::http::ApiError;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::state::AppState;
 
@@ -56,6 +56,16 @@ pub struct ProjectionMetrics {
     pub min_seq_waiters: IntGauge,
     /// Rows of `skipped_events` by kind (unreadable, refused, data_error), read on a timer.
     pub skipped_events: IntGaugeVec,
+    /// Receipts written to their outbox row, by the state written.
+    pub receipts_applied: IntCounterVec,
+    /// Receipts older than what their row holds, or the same receipt again.
+    pub receipts_superseded: IntCounter,
+    /// Receipts for an id (and channel) the outbox does not hold: acked, not retried.
+    pub receipts_unknown: IntCounter,
+    /// Receipts that could not be read (not JSON of a receipt, a time out of range): dropped.
+    pub receipts_unreadable: IntCounter,
+    /// Outbox rows queued, failed or dead-lettered, counted on a timer by the receipt recorder.
+    pub outbox_by_state: IntGaugeVec,
 }
 
 impl ProjectionMetrics {
@@ -114,6 +124,37 @@ impl ProjectionMetrics {
                 &["kind"],
             )
             .expect("valid metric"),
+            receipts_applied: IntCounterVec::new(
+                Opts::new(
+                    "ehelpdesk_receipts_applied_total",
+                    "Delivery receipts recorded on their notification, by state",
+                ),
+                &["state"],
+            )
+            .expect("valid metric"),
+            receipts_superseded: IntCounter::new(
+                "ehelpdesk_receipts_superseded_total",
+                "Delivery receipts older than what their notification holds, or received again",
+            )
+            .expect("valid metric"),
+            receipts_unknown: IntCounter::new(
+                "ehelpdesk_receipts_unknown_total",
+                "Delivery receipts for notifications the outbox does not hold",
+            )
+            .expect("valid metric"),
+            receipts_unreadable: IntCounter::new(
+                "ehelpdesk_receipts_unreadable_total",
+                "Delivery receipts that could not be read, dropped",
+            )
+            .expect("valid metric"),
+            outbox_by_state: IntGaugeVec::new(
+                Opts::new(
+                    "ehelpdesk_outbox_notifications",
+                    "Notifications in the outbox by delivery state (queued, failed, dead_lettered)",
+                ),
+                &["state"],
+            )
+            .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.events_applied.clone()) as Box<dyn prometheus::core::Collector>,
@@ -129,8 +170,18 @@ impl ProjectionMetrics {
             Box::new(metrics.rebuild_applied.clone()),
             Box::new(metrics.min_seq_waiters.clone()),
             Box::new(metrics.skipped_events.clone()),
+            Box::new(metrics.receipts_applied.clone()),
+            Box::new(metrics.receipts_superseded.clone()),
+            Box::new(metrics.receipts_unknown.clone()),
+            Box::new(metrics.receipts_unreadable.clone()),
+            Box::new(metrics.outbox_by_state.clone()),
         ] {
             registry.register(collector).expect("registered once");
+        }
+        // Every state from the start, so a rate or an alert on one has a series before its
+        // first receipt.
+        for state in ["queued", "failed", "dead_lettered", "sent"] {
+            metrics.receipts_applied.with_label_values(&[state]);
         }
         Arc::new(metrics)
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use ehelpdesk_shared::aggregate::{DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{ClosedBy, Complaint, ComplaintEvent, ResponseStatus};
 pub use ehelpdesk_shared::notification::Channel;
+use ehelpdesk_shared::notification::Template;
 use ehelpdesk_shared::staff::StaffMember;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -32,7 +33,13 @@ pub struct Notification {
     pub id: Uuid,
     pub sequence: i64,
     pub complaint_id: Uuid,
+    /// `ADU-2026-000123`: the subject starts with it and every template's first parameter is it.
+    pub complaint_number: String,
     pub event_type: &'static str,
+    /// The WhatsApp template this message goes out as.
+    pub template: Template,
+    /// Its body parameters, in order: as many as `template.parameter_count()`.
+    pub params: Vec<String>,
     pub recipient_id: String,
     pub recipient_role: &'static str,
     pub channel: Channel,
@@ -145,6 +152,33 @@ fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
+/// A WhatsApp template parameter: Meta refuses parameters holding line breaks, tabs or more
+/// than four spaces in a row, and a title may hold any of them (the log keeps what was written).
+fn param(text: &str) -> String {
+    one_line(text).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The category as people name it, with its code: `Pendahuluan & Tuntutan (AC)`. A code the
+/// data file no longer knows is shown as it was written.
+fn category_param(c: &Complaint) -> String {
+    let code = c.category.as_str();
+    match ehelpdesk_shared::category::find(code) {
+        Some(category) => param(&format!("{} ({code})", category.name_ms)),
+        None => param(code),
+    }
+}
+
+/// What one event tells, and to whom.
+struct Message {
+    recipients: Vec<Option<Recipient>>,
+    template: Template,
+    /// The template's parameters after the complaint number, which every template starts with.
+    params: Vec<String>,
+    /// Malay / English, without the number (the subject starts with it).
+    subject: String,
+    body: String,
+}
+
 /// The notifications an event sends: Malay first, English beside it. Nobody is told about
 /// their own action, except that a new complaint is acknowledged with its number.
 pub fn notifications(
@@ -157,106 +191,134 @@ pub fn notifications(
     let n = &after.number;
     let title = after.title.as_str();
     let pic = || staff_member(staff, after.pic_id().map(|p| p.as_str()), "pic");
-    let (recipients, subject, body): (Vec<Option<Recipient>>, String, String) = match &recorded.event {
-        ComplaintLogged(_) => (
-            vec![Some(complainant(after))],
-            format!("Aduan {n} diterima / Complaint {n} received"),
-            format!(
+    let message = match &recorded.event {
+        ComplaintLogged(_) => Message {
+            recipients: vec![Some(complainant(after))],
+            template: Template::AduanDiterima,
+            params: vec![param(title)],
+            subject: "Aduan diterima / Complaint received".into(),
+            body: format!(
                 "Aduan anda \"{title}\" telah diterima dengan nombor {n}. Kami akan menghubungi anda.\n\
                  Your complaint \"{title}\" has been received as {n}. We will be in touch.{}",
                 logged_on_behalf(recorded, after)
             ),
-        ),
-        ComplaintAssigned(e) => (
-            vec![staff_member(staff, Some(e.pic_id.as_str()), "pic")],
-            format!("Aduan {n} ditugaskan kepada anda / Complaint {n} assigned to you"),
-            format!(
+        },
+        ComplaintAssigned(e) => Message {
+            recipients: vec![staff_member(staff, Some(e.pic_id.as_str()), "pic")],
+            template: Template::AduanDitugaskan,
+            params: vec![param(title), category_param(after), param(after.complainant.ptj.as_str())],
+            subject: "Aduan ditugaskan kepada anda / Complaint assigned to you".into(),
+            body: format!(
                 "Aduan {n} \"{title}\" ({}, {}) telah ditugaskan kepada anda. Sila semak Inbox Helpdesk.\n\
                  Complaint {n} \"{title}\" has been assigned to you. Please check your helpdesk inbox.",
                 after.category.as_str(),
                 after.complainant.ptj.as_str()
             ),
-        ),
+        },
         ComplaintResponded(e) => {
-            let (ms, en) = match e.status {
-                ResponseStatus::AwaitingComplainant => ("Mohon maklum balas anda", "Your feedback is requested"),
-                ResponseStatus::PendingClosure => {
-                    ("Aduan anda telah diselesaikan; mohon tutup aduan", "Your complaint is solved; please close it")
+            let (template, ms, en) = match e.status {
+                ResponseStatus::AwaitingComplainant => {
+                    (Template::MohonMaklumBalas, "Mohon maklum balas anda", "Your feedback is requested")
                 }
-                ResponseStatus::InProgress => ("Maklum balas baharu", "New reply"),
+                ResponseStatus::PendingClosure => (
+                    Template::MohonTutupAduan,
+                    "Aduan anda telah diselesaikan; mohon tutup aduan",
+                    "Your complaint is solved; please close it",
+                ),
+                ResponseStatus::InProgress => (Template::MaklumBalasBaharu, "Maklum balas baharu", "New reply"),
             };
-            (
-                vec![Some(complainant(after))],
-                format!("{ms}: aduan {n} / {en}: complaint {n}"),
-                format!("{ms} (aduan {n}):\n{}\n\n{en} (complaint {n}).", e.message.as_str()),
-            )
+            Message {
+                recipients: vec![Some(complainant(after))],
+                template,
+                params: vec![],
+                subject: format!("{ms} / {en}"),
+                body: format!("{ms} (aduan {n}):\n{}\n\n{en} (complaint {n}).", e.message.as_str()),
+            }
         }
         // Only the first reply since the PIC's last answer pages the PIC; the rest wait in the
         // inbox, so a complainant cannot flood the PIC's phone.
-        ComplainantReplied(e) => (
-            vec![pic().filter(|_| after.replies_since_answer <= 1)],
-            format!("Pengadu membalas aduan {n} / The complainant replied on {n}"),
-            format!("Balasan pengadu bagi aduan {n}:\n{}\n\nThe complainant replied on {n}.", e.message.as_str()),
-        ),
-        ReferredToImplementor(e) => (
-            vec![staff_member(staff, Some(e.implementor_id.as_str()), "implementor")],
-            format!("Aduan {n} dirujuk kepada anda / Complaint {n} referred to you"),
-            format!(
+        ComplainantReplied(e) => Message {
+            recipients: vec![pic().filter(|_| after.replies_since_answer <= 1)],
+            template: Template::PengaduMembalas,
+            params: vec![],
+            subject: "Pengadu membalas / The complainant replied".into(),
+            body: format!("Balasan pengadu bagi aduan {n}:\n{}\n\nThe complainant replied on {n}.", e.message.as_str()),
+        },
+        ReferredToImplementor(e) => Message {
+            recipients: vec![staff_member(staff, Some(e.implementor_id.as_str()), "implementor")],
+            template: Template::AduanDirujuk,
+            params: vec![param(title)],
+            subject: "Aduan dirujuk kepada anda / Complaint referred to you".into(),
+            body: format!(
                 "Aduan {n} \"{title}\" dirujuk kepada anda:\n{}\n\nComplaint {n} was referred to you.",
                 e.message.as_str()
             ),
-        ),
+        },
         EscalatedToVendor(e) => {
             let log = e.vendor_log_number.as_ref().map(|l| format!(" ({})", l.as_str())).unwrap_or_default();
-            (
-                vec![Some(complainant(after))],
-                format!("Aduan {n} dalam tindakan vendor / Complaint {n} is with the vendor"),
-                format!(
+            Message {
+                recipients: vec![Some(complainant(after))],
+                template: Template::DalamTindakanVendor,
+                params: vec![param(e.vendor.as_str())],
+                subject: "Aduan dalam tindakan vendor / Complaint is with the vendor".into(),
+                body: format!(
                     "Aduan {n} telah dirujuk kepada helpdesk vendor {}{log}.\nComplaint {n} is now with the {} helpdesk{log}.",
                     e.vendor.as_str(),
                     e.vendor.as_str()
                 ),
-            )
+            }
         }
         ComplaintClosed(e) => {
             let mut to = vec![pic()];
             if e.closed_by == ClosedBy::Admin {
                 to.push(Some(complainant(after)));
             }
-            (
-                to,
-                format!("Aduan {n} telah ditutup / Complaint {n} closed"),
-                format!("Aduan {n} \"{title}\" telah ditutup (SELESAI).\nComplaint {n} \"{title}\" has been closed."),
-            )
+            Message {
+                recipients: to,
+                template: Template::AduanDitutup,
+                params: vec![param(title)],
+                subject: "Aduan telah ditutup / Complaint closed".into(),
+                body: format!(
+                    "Aduan {n} \"{title}\" telah ditutup (SELESAI).\nComplaint {n} \"{title}\" has been closed."
+                ),
+            }
         }
-        ComplaintReopened(e) => (
-            vec![pic()],
-            format!("Aduan {n} dibuka semula / Complaint {n} reopened"),
-            format!(
+        ComplaintReopened(e) => Message {
+            recipients: vec![pic()],
+            template: Template::AduanDibukaSemula,
+            params: vec![],
+            subject: "Aduan dibuka semula / Complaint reopened".into(),
+            body: format!(
                 "Pengadu membuka semula aduan {n}:\n{}\n\nThe complainant reopened complaint {n}.",
                 e.reason.as_str()
             ),
-        ),
-        VendorUpdateRecorded(_) | InternalNoteAdded(_) => (vec![], String::new(), String::new()),
+        },
+        VendorUpdateRecorded(_) | InternalNoteAdded(_) => return vec![],
     };
+    // The number leads the subject so that a mailbox sorts and threads by complaint.
+    let subject = one_line(&format!("{n}: {}", message.subject));
+    let params: Vec<String> = std::iter::once(param(n)).chain(message.params).collect();
     let actor = recorded.actor.id.as_str();
     // The acknowledgement of a new complaint is the one message people get about their own act.
     let tell_actor = matches!(recorded.event, ComplaintLogged(_));
     let mut out = vec![];
-    for recipient in recipients.into_iter().flatten().filter(|r| tell_actor || r.id != actor) {
+    for recipient in message.recipients.into_iter().flatten().filter(|r| tell_actor || r.id != actor) {
         for (channel, address) in [(Channel::Email, &recipient.email), (Channel::WhatsApp, &recipient.phone)] {
             let key = format!("{sequence}:{}:{}", recipient.id, channel.as_str());
             out.push(Notification {
                 id: Uuid::new_v5(&OUTBOX_NAMESPACE, key.as_bytes()),
                 sequence,
                 complaint_id: after.id,
+                complaint_number: n.clone(),
                 event_type: recorded.event.event_type(),
+                template: message.template,
+                params: params.clone(),
                 recipient_id: recipient.id.clone(),
                 recipient_role: recipient.role,
                 channel,
                 address: address.clone(),
-                subject: one_line(&subject),
-                body: body.clone(),
+                subject: subject.clone(),
+                body: message.body.clone(),
                 created_at: recorded.occurred_at,
                 traceparent: None,
             });
@@ -342,7 +404,9 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].address, "ali@example.gov.my");
         assert_eq!(sent[1].address, "+60123456789");
-        assert!(sent[0].subject.starts_with("Aduan ADU-2026-000001 diterima / Complaint"));
+        assert_eq!(sent[0].subject, "ADU-2026-000001: Aduan diterima / Complaint received");
+        assert_eq!(sent[0].template, Template::AduanDiterima);
+        assert_eq!(sent[0].params, ["ADU-2026-000001", "Tajuk Bcc: someone@example.com"], "one line, no run of spaces");
         assert_eq!(sent, notifications(7, &r, &c, &staff(true)), "ids are stable across replays");
         assert_ne!(sent[0].id, sent[1].id);
     }
@@ -431,6 +495,72 @@ mod tests {
         {
             assert!(!n.subject.contains('\n') && !n.subject.contains('\r'), "{:?}", n.subject);
         }
+    }
+
+    /// Every event of a complaint's life, each way a PIC can answer and an admin's closing:
+    /// each message fills its template exactly and leads with the complaint's number.
+    #[test]
+    fn every_notification_fills_its_template_and_leads_with_the_number() {
+        use ehelpdesk_shared::test_fixtures;
+        let id = test_fixtures::complaint_id();
+        let mut implementor = pic_member(true);
+        implementor.id = StaffId::parse("id", "impl-chong").unwrap();
+        implementor.roles = BTreeSet::from([Role::Implementor]);
+        let staff =
+            HashMap::from([("pic-aminah".to_owned(), pic_member(true)), ("impl-chong".to_owned(), implementor)]);
+        let life = test_fixtures::complaint_events("ComplaintReopened.v1");
+        let mut states = vec![];
+        let mut state = None;
+        for r in &life {
+            let after = Complaint::apply(state.take(), &id, r).unwrap();
+            states.push((r.clone(), after.clone()));
+            state = Some(after);
+        }
+        let assigned = states[1].1.clone();
+        for status in [ResponseStatus::InProgress, ResponseStatus::AwaitingComplainant, ResponseStatus::PendingClosure]
+        {
+            let r = recorded(
+                ComplaintEvent::ComplaintResponded(ComplaintResponded { message: text("Jawapan"), status }),
+                actor("pic-aminah", Role::Pic),
+            );
+            states.push((r.clone(), Complaint::apply(Some(assigned.clone()), &id, &r).unwrap()));
+        }
+        let closed_by_admin = recorded(
+            ComplaintEvent::ComplaintClosed(ComplaintClosed {
+                closed_by: ClosedBy::Admin,
+                reason: Some(text("Pendua")),
+                rating: None,
+                comment: None,
+            }),
+            actor("admin-siti", Role::Admin),
+        );
+        states.push((closed_by_admin.clone(), Complaint::apply(Some(assigned), &id, &closed_by_admin).unwrap()));
+
+        let mut templates = BTreeSet::new();
+        for (i, (r, after)) in states.iter().enumerate() {
+            let sent = notifications(i as i64 + 1, r, after, &staff);
+            let silent =
+                matches!(r.event, ComplaintEvent::VendorUpdateRecorded(_) | ComplaintEvent::InternalNoteAdded(_));
+            assert_eq!(sent.is_empty(), silent, "{}", r.event.event_type());
+            for n in sent {
+                let what = format!("{} {:?}: {:?}", n.event_type, n.template, n.params);
+                assert_eq!(n.params.len(), n.template.parameter_count(), "{what}");
+                assert_eq!(n.params[0], after.number, "{what}");
+                assert_eq!(n.complaint_number, after.number);
+                assert!(n.subject.starts_with(&format!("{}: ", after.number)), "{}", n.subject);
+                assert!(n.subject.contains(" / "), "Malay first, English beside: {}", n.subject);
+                for p in &n.params {
+                    assert!(!p.is_empty() && !p.contains(char::is_control) && !p.contains("  "), "{what}");
+                }
+                templates.insert(n.template.name());
+            }
+        }
+        assert_eq!(templates.len(), 10, "every template but notice is used: {templates:?}");
+        let assignment = notifications(2, &states[1].0, &states[1].1, &staff);
+        assert_eq!(
+            assignment[0].params,
+            ["ADU-2026-000001", states[1].1.title.as_str(), "Pendahuluan & Tuntutan (AC)", "Jabatan Kerja Raya Negeri"]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::calendar::WorkingDays;
 use ehelpdesk_shared::category;
 use ehelpdesk_shared::complaint::Status;
+use ehelpdesk_shared::notification::{Channel, DeliveryState};
 use ehelpdesk_shared::visibility::{Relation, mask_ic_number};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
@@ -440,33 +441,203 @@ pub fn percentile_cont(histogram: &[(i32, i64)], q: f64) -> f64 {
     below + (position - lo) * (at(hi as i64) - below)
 }
 
+/// One notification in the outbox: what was sent to whom, and what became of it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxRow {
     pub id: Uuid,
     pub sequence: i64,
     pub complaint_id: Uuid,
+    /// `ADU-2026-000123`; empty on rows written before it was recorded.
+    pub complaint_number: String,
     pub event_type: String,
+    /// The WhatsApp template it goes out as (`notice` on rows written before templates).
+    pub template: String,
     pub recipient_id: String,
     pub recipient_role: String,
-    pub channel: String,
+    pub channel: Channel,
+    /// The e-mail address or the phone number (E.164) it was sent to.
     pub address: String,
     pub subject: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// When the relay published it to the notifier; null while it waits.
     pub published_at: Option<DateTime<Utc>>,
+    /// What the notifier last reported: `queued` until its first receipt.
+    pub delivery_state: DeliveryState,
+    /// Attempts in the current retry cycle.
+    pub attempts: i32,
+    /// 0, or n after an admin's n-th retry of a dead letter.
+    pub retry_cycle: i32,
+    /// Why the last attempt failed, as the notifier put it.
+    pub delivery_reason: Option<String>,
+    /// The mail server's queue id or WhatsApp's message id, once sent.
+    pub provider_message_id: Option<String>,
+    /// When it was sent (while its state is `sent`).
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When the notifier reported the state shown.
+    pub receipt_at: Option<DateTime<Utc>>,
 }
 
-pub async fn outbox(pool: &PgPool, pending_only: bool, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    sqlx::query_as!(
-        OutboxRow,
-        "SELECT id, sequence, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, \
-           body, created_at, published_at FROM notification_outbox WHERE (NOT $1 OR published_at IS NULL) \
-         ORDER BY sequence DESC, id LIMIT $2",
-        pending_only,
-        limit,
+/// An outbox row as stored, before its states are read.
+struct OutboxRecord {
+    id: Uuid,
+    sequence: i64,
+    complaint_id: Uuid,
+    complaint_number: String,
+    event_type: String,
+    template: String,
+    recipient_id: String,
+    recipient_role: String,
+    channel: String,
+    address: String,
+    subject: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    published_at: Option<DateTime<Utc>>,
+    delivery_state: String,
+    attempts: i32,
+    retry_cycle: i32,
+    delivery_reason: Option<String>,
+    provider_message_id: Option<String>,
+    delivered_at: Option<DateTime<Utc>>,
+    receipt_at: Option<DateTime<Utc>>,
+}
+
+/// A column the table's CHECK constraint keeps to known values, read back as its type.
+fn checked<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, sqlx::Error> {
+    value.parse().map_err(|_| sqlx::Error::Decode(format!("notification_outbox.{column}: `{value}`").into()))
+}
+
+impl TryFrom<OutboxRecord> for OutboxRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: OutboxRecord) -> Result<Self, sqlx::Error> {
+        Ok(OutboxRow {
+            channel: checked("channel", &r.channel)?,
+            delivery_state: checked("delivery_state", &r.delivery_state)?,
+            id: r.id,
+            sequence: r.sequence,
+            complaint_id: r.complaint_id,
+            complaint_number: r.complaint_number,
+            event_type: r.event_type,
+            template: r.template,
+            recipient_id: r.recipient_id,
+            recipient_role: r.recipient_role,
+            address: r.address,
+            subject: r.subject,
+            body: r.body,
+            created_at: r.created_at,
+            published_at: r.published_at,
+            attempts: r.attempts,
+            retry_cycle: r.retry_cycle,
+            delivery_reason: r.delivery_reason,
+            provider_message_id: r.provider_message_id,
+            delivered_at: r.delivered_at,
+            receipt_at: r.receipt_at,
+        })
+    }
+}
+
+/// What `GET /v1/outbox` filters on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxFilter {
+    /// Only rows the relay has not published yet.
+    pub unpublished: bool,
+    pub state: Option<DeliveryState>,
+}
+
+/// The outbox newest first. A state filter reads `notification_outbox_state` in its order;
+/// a statement of its own, since `$1 IS NULL OR delivery_state = $1` would keep a generic
+/// plan from using the index.
+pub async fn outbox(pool: &PgPool, filter: OutboxFilter, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let records = match filter.state {
+        None => {
+            sqlx::query_as!(
+                OutboxRecord,
+                "SELECT id, sequence, complaint_id, complaint_number, event_type, template, recipient_id, \
+                   recipient_role, channel, address, subject, body, created_at, published_at, delivery_state, \
+                   attempts, retry_cycle, delivery_reason, provider_message_id, delivered_at, receipt_at \
+                 FROM notification_outbox WHERE (NOT $1 OR published_at IS NULL) \
+                 ORDER BY sequence DESC, id LIMIT $2",
+                filter.unpublished,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        Some(state) => {
+            sqlx::query_as!(
+                OutboxRecord,
+                "SELECT id, sequence, complaint_id, complaint_number, event_type, template, recipient_id, \
+                   recipient_role, channel, address, subject, body, created_at, published_at, delivery_state, \
+                   attempts, retry_cycle, delivery_reason, provider_message_id, delivered_at, receipt_at \
+                 FROM notification_outbox WHERE delivery_state = $1 AND (NOT $2 OR published_at IS NULL) \
+                 ORDER BY sequence DESC, id LIMIT $3",
+                state.as_str(),
+                filter.unpublished,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    records.into_iter().map(OutboxRow::try_from).collect()
+}
+
+/// Who was told of a complaint, how and when (`GET /v1/complaints/{id}/notifications`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplaintNotification {
+    /// The notification's id (the outbox row's).
+    pub id: Uuid,
+    /// Stream sequence of the event that sent it.
+    pub sequence: i64,
+    pub event_type: String,
+    pub recipient_id: String,
+    /// complainant, pic or implementor.
+    pub recipient_role: String,
+    pub channel: Channel,
+    /// The e-mail address or phone number it went to.
+    pub address: String,
+    pub subject: String,
+    pub delivery_state: DeliveryState,
+    pub attempts: i32,
+    pub retry_cycle: i32,
+    pub delivery_reason: Option<String>,
+    /// When it was sent (while its state is `sent`).
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A complaint's notifications in the order its events sent them.
+pub async fn complaint_notifications(pool: &PgPool, id: Uuid) -> Result<Vec<ComplaintNotification>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT id, sequence, event_type, recipient_id, recipient_role, channel, address, subject, delivery_state, \
+           attempts, retry_cycle, delivery_reason, delivered_at, created_at \
+         FROM notification_outbox WHERE complaint_id = $1 ORDER BY sequence, id",
+        id,
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ComplaintNotification {
+                channel: checked("channel", &r.channel)?,
+                delivery_state: checked("delivery_state", &r.delivery_state)?,
+                id: r.id,
+                sequence: r.sequence,
+                event_type: r.event_type,
+                recipient_id: r.recipient_id,
+                recipient_role: r.recipient_role,
+                address: r.address,
+                subject: r.subject,
+                attempts: r.attempts,
+                retry_cycle: r.retry_cycle,
+                delivery_reason: r.delivery_reason,
+                delivered_at: r.delivered_at,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

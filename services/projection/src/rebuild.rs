@@ -19,6 +19,11 @@ pub enum RebuildError {
     Apply(#[from] ApplyError),
     #[error("NATS: {0}")]
     Nats(String),
+    #[error(
+        "the live outbox's columns ({live}) differ from the rebuilt one's ({rebuilt}): start this version's \
+         service once to migrate the live models, then rebuild"
+    )]
+    OutboxColumns { live: String, rebuilt: String },
 }
 
 /// Where a rebuild stands, reported about once a second.
@@ -157,11 +162,14 @@ async fn swap(
     }
     let old = live_exists.then(|| format!("{live}_old_{}", chrono::Utc::now().timestamp()));
     if let Some(old) = &old {
-        // Notifications only the rebuild wrote join the live outbox, which then moves in.
+        let columns = outbox_columns(&mut tx, live, fresh).await?;
+        // Notifications only the rebuild wrote join the live outbox, which then moves in:
+        // the live table itself, so what the notifier reported on its rows (delivery state,
+        // attempts, reasons), and receipts recorded while the rebuild ran, stay with them.
         for statement in [
             format!(
-                "INSERT INTO \"{live}\".notification_outbox SELECT * FROM \"{fresh}\".notification_outbox \
-                 ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO \"{live}\".notification_outbox ({columns}) SELECT {columns} \
+                 FROM \"{fresh}\".notification_outbox ON CONFLICT (id) DO NOTHING"
             ),
             format!("DROP TABLE \"{fresh}\".notification_outbox"),
             format!("ALTER TABLE \"{live}\".notification_outbox SET SCHEMA \"{fresh}\""),
@@ -180,6 +188,31 @@ async fn swap(
         .await?;
     tx.commit().await?;
     Ok(Swapped { applied, live_checkpoint, live_paused: paused.elapsed(), old })
+}
+
+/// The outbox's columns, quoted, when the live and the rebuilt tables have the same ones.
+/// They do when both schemas were migrated by this build; a live schema an older build
+/// migrated would lose the newer columns when its table moves in, so the swap refuses.
+async fn outbox_columns(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    live: &str,
+    fresh: &str,
+) -> Result<String, RebuildError> {
+    let mut columns = vec![];
+    for schema in [live, fresh] {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'notification_outbox' ORDER BY column_name",
+        )
+        .bind(schema)
+        .fetch_all(&mut **tx)
+        .await?;
+        columns.push(names);
+    }
+    if columns[0] != columns[1] {
+        return Err(RebuildError::OutboxColumns { live: columns[0].join(", "), rebuilt: columns[1].join(", ") });
+    }
+    Ok(columns[1].iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", "))
 }
 
 async fn schema_exists(pool: &PgPool, schema: &str) -> Result<bool, sqlx::Error> {

@@ -71,9 +71,9 @@ impl Relay {
     pub async fn publish_pending(&self) -> Result<usize, String> {
         let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
         let rows = sqlx::query!(
-            "SELECT id, complaint_id, event_type, recipient_id, recipient_role, channel, address, subject, body, \
-               created_at, traceparent FROM notification_outbox WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 \
-             FOR UPDATE SKIP LOCKED",
+            "SELECT id, complaint_id, complaint_number, event_type, template, params, recipient_id, recipient_role, \
+               channel, address, subject, body, created_at, traceparent FROM notification_outbox \
+             WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 FOR UPDATE SKIP LOCKED",
             BATCH,
         )
         .fetch_all(&mut *tx)
@@ -87,13 +87,19 @@ impl Relay {
         for row in rows {
             let channel: Channel =
                 row.channel.parse().map_err(|_| format!("outbox row {}: channel `{}`", row.id, row.channel))?;
+            // A name this build does not know was written by a newer one: it goes out as a
+            // notice, whose one parameter is the subject, rather than not at all.
+            let (template, params) = match row.template.parse::<Template>() {
+                Ok(template) => (template, row.params),
+                Err(_) => (Template::Notice, vec![row.subject.clone()]),
+            };
             let message = NotificationMessage {
                 id: row.id,
                 complaint_id: row.complaint_id,
-                complaint_number: String::new(),
+                complaint_number: row.complaint_number,
                 event_type: row.event_type,
-                template: Template::Notice,
-                params: vec![],
+                template,
+                params,
                 recipient_id: row.recipient_id,
                 recipient_role: row.recipient_role,
                 channel,

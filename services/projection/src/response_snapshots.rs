@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use ehelpdesk_shared::aggregate::DomainEvent;
 use ehelpdesk_shared::complaint::Status;
+use ehelpdesk_shared::notification::{Channel, DeliveryState, Template};
 use ehelpdesk_shared::test_fixtures;
 use ehelpdesk_shared::visibility::{ComplaintView, Relation, StaffMemberView, mask_ic_number};
 use serde_json::json;
@@ -13,8 +14,10 @@ use uuid::Uuid;
 
 use crate::audit::HistoryEntry;
 use crate::audit_routes::{HistoryResponse, StateAsOf};
-use crate::queries::{AgingRow, ComplainantSummary, ComplaintRow, OutboxRow, ResolutionRow, TimelineEntry};
-use crate::routes::{Badge, ComplaintDetail, Inbox, SearchPage};
+use crate::queries::{
+    AgingRow, ComplainantSummary, ComplaintNotification, ComplaintRow, OutboxRow, ResolutionRow, TimelineEntry,
+};
+use crate::routes::{Badge, ComplaintDetail, ComplaintNotifications, Inbox, SearchPage};
 use crate::verify::{Difference, VerifyReport};
 
 fn at(raw: &str) -> DateTime<Utc> {
@@ -146,21 +149,79 @@ fn reports_outbox_and_verify() {
     }];
     insta::assert_json_snapshot!("report_resolution", resolution);
     let complaint_id = test_fixtures::complaint_id();
-    let outbox = vec![OutboxRow {
-        id: Uuid::parse_str("0199b8a0-6a7e-7c3e-9d2a-00000000a001").unwrap(),
-        sequence: 2,
-        complaint_id,
-        event_type: "ComplaintAssigned".into(),
-        recipient_id: "pic-aminah".into(),
-        recipient_role: "pic".into(),
-        channel: "email".into(),
-        address: "aminah@example.gov.my".into(),
-        subject: "[ADU-2026-000001] Aduan baharu ditugaskan / New complaint assigned".into(),
-        body: "Aduan ADU-2026-000001 ditugaskan kepada anda.".into(),
-        created_at: at("2026-03-01T02:00:00Z"),
-        published_at: Some(at("2026-03-01T02:00:01Z")),
-    }];
+    let outbox = vec![
+        OutboxRow {
+            id: Uuid::parse_str("0199b8a0-6a7e-7c3e-9d2a-00000000a001").unwrap(),
+            sequence: 2,
+            complaint_id,
+            complaint_number: "ADU-2026-000001".into(),
+            event_type: "ComplaintAssigned".into(),
+            template: Template::AduanDitugaskan.name().into(),
+            recipient_id: "pic-aminah".into(),
+            recipient_role: "pic".into(),
+            channel: Channel::Email,
+            address: "aminah@example.gov.my".into(),
+            subject: "ADU-2026-000001: Aduan ditugaskan kepada anda / Complaint assigned to you".into(),
+            body: "Aduan ADU-2026-000001 ditugaskan kepada anda.".into(),
+            created_at: at("2026-03-01T02:00:00Z"),
+            published_at: Some(at("2026-03-01T02:00:01Z")),
+            delivery_state: DeliveryState::Sent,
+            attempts: 1,
+            retry_cycle: 0,
+            delivery_reason: None,
+            provider_message_id: Some("<0199b8a0-6a7e-7c3e-9d2a-00000000a001@ehelpdesk>".into()),
+            delivered_at: Some(at("2026-03-01T02:00:03Z")),
+            receipt_at: Some(at("2026-03-01T02:00:03Z")),
+        },
+        OutboxRow {
+            id: Uuid::parse_str("0199b8a0-6a7e-7c3e-9d2a-00000000a002").unwrap(),
+            sequence: 2,
+            complaint_id,
+            complaint_number: "ADU-2026-000001".into(),
+            event_type: "ComplaintAssigned".into(),
+            template: Template::AduanDitugaskan.name().into(),
+            recipient_id: "pic-aminah".into(),
+            recipient_role: "pic".into(),
+            channel: Channel::WhatsApp,
+            address: "+60139002002".into(),
+            subject: "ADU-2026-000001: Aduan ditugaskan kepada anda / Complaint assigned to you".into(),
+            body: "Aduan ADU-2026-000001 ditugaskan kepada anda.".into(),
+            created_at: at("2026-03-01T02:00:00Z"),
+            published_at: Some(at("2026-03-01T02:00:01Z")),
+            delivery_state: DeliveryState::DeadLettered,
+            attempts: 5,
+            retry_cycle: 0,
+            delivery_reason: Some("131026: bukan pengguna WhatsApp / not a WhatsApp user".into()),
+            provider_message_id: None,
+            delivered_at: None,
+            receipt_at: Some(at("2026-03-01T02:09:00Z")),
+        },
+    ];
     insta::assert_json_snapshot!("outbox", outbox);
+    let told = ComplaintNotifications {
+        complaint_id,
+        number: "ADU-2026-000001".into(),
+        items: outbox
+            .iter()
+            .map(|r| ComplaintNotification {
+                id: r.id,
+                sequence: r.sequence,
+                event_type: r.event_type.clone(),
+                recipient_id: r.recipient_id.clone(),
+                recipient_role: r.recipient_role.clone(),
+                channel: r.channel,
+                address: r.address.clone(),
+                subject: r.subject.clone(),
+                delivery_state: r.delivery_state,
+                attempts: r.attempts,
+                retry_cycle: r.retry_cycle,
+                delivery_reason: r.delivery_reason.clone(),
+                delivered_at: r.delivered_at,
+                created_at: r.created_at,
+            })
+            .collect(),
+    };
+    insta::assert_json_snapshot!("complaint_notifications", told);
     let report = VerifyReport {
         events: 12,
         checkpoint: 12,

@@ -11,13 +11,17 @@ use ehelpdesk_shared::complaint::Complaint;
 use ehelpdesk_shared::error::DomainError;
 use ehelpdesk_shared::http::ApiError;
 use ehelpdesk_shared::http::extract::{ApiQuery, ComplaintPath, CurrentActor};
+use ehelpdesk_shared::notification::DeliveryState;
 use ehelpdesk_shared::visibility::{ComplaintView, Parties, Relation};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::queries::{self, AgingRow, ComplaintRow, GroupBy, OutboxRow, ResolutionRow, Search, TimelineEntry};
+use crate::queries::{
+    self, AgingRow, ComplaintNotification, ComplaintRow, GroupBy, OutboxFilter, OutboxRow, ResolutionRow, Search,
+    TimelineEntry,
+};
 use crate::state::{AppState, database_error};
 use crate::{audit_routes, params};
 
@@ -32,6 +36,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(triage))
         .routes(routes!(search_complaints))
         .routes(routes!(complaint_detail))
+        .routes(routes!(complaint_notifications))
         .routes(routes!(aging_report))
         .routes(routes!(resolution_report))
         .routes(routes!(outbox))
@@ -308,22 +313,65 @@ pub async fn complaint_detail(
     ComplaintPath(id): ComplaintPath,
     ApiQuery(params): ApiQuery<DetailParams>,
 ) -> Result<Json<ComplaintDetail>, ApiError> {
-    // Authorise before waiting: a caller waits only on a complaint they may see now, or one
-    // whose row is behind the sequence they ask for (their own write, or a referral to them,
-    // not applied yet). Anyone else gets 404 at once.
-    let found = visible_complaint(&state, &actor, id).await?;
-    let wanted = match (found, params.min_seq) {
-        (Found::Visible(found), None) => return detail_of(&state, found).await.map(Json),
+    let found = seen_complaint(&state, &actor, id, params.min_seq).await?;
+    detail_of(&state, found).await.map(Json)
+}
+
+/// The complaint `id` as `actor` may see it once `min_seq` (if any) is applied, or 404.
+///
+/// Authorise before waiting: a caller waits only on a complaint they may see now, or one
+/// whose row is behind the sequence they ask for (their own write, or a referral to them,
+/// not applied yet). Anyone else gets 404 at once.
+async fn seen_complaint(
+    state: &AppState,
+    actor: &Actor,
+    id: uuid::Uuid,
+    min_seq: Option<u64>,
+) -> Result<Box<(queries::StoredComplaint, Relation)>, ApiError> {
+    let found = visible_complaint(state, actor, id).await?;
+    let wanted = match (found, min_seq) {
+        (Found::Visible(found), None) => return Ok(found),
         (Found::Hidden { last_sequence }, Some(wanted)) if last_sequence >= wanted as i64 => None,
         (Found::Hidden { .. }, None) | (Found::Absent, None) => None,
         (_, Some(wanted)) => Some(wanted),
     };
     let Some(wanted) = wanted else { return Err(ApiError::Domain(DomainError::ComplaintNotFound)) };
     state.wait_for(Some(wanted)).await?;
-    match visible_complaint(&state, &actor, id).await? {
-        Found::Visible(found) => detail_of(&state, found).await.map(Json),
+    match visible_complaint(state, actor, id).await? {
+        Found::Visible(found) => Ok(found),
         Found::Hidden { .. } | Found::Absent => Err(ApiError::Domain(DomainError::ComplaintNotFound)),
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplaintNotifications {
+    pub complaint_id: uuid::Uuid,
+    /// `ADU-2026-000123`.
+    pub number: String,
+    /// Every notification the complaint's events sent, oldest first: who was told, how, and
+    /// what became of it.
+    pub items: Vec<ComplaintNotification>,
+}
+
+/// Who was told of a complaint, how and when (staff who may see the complaint). Who is told
+/// what is staff business: to complainants, as to staff it does not concern, the complaint
+/// is "not found".
+#[utoipa::path(get, path = "/v1/complaints/{id}/notifications", tag = "notifications",
+    params(("id" = uuid::Uuid, Path), DetailParams),
+    responses((status = 200, body = ComplaintNotifications)))]
+pub async fn complaint_notifications(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ComplaintPath(id): ComplaintPath,
+    ApiQuery(params): ApiQuery<DetailParams>,
+) -> Result<Json<ComplaintNotifications>, ApiError> {
+    if actor.role == Role::Complainant {
+        return Err(ApiError::Domain(DomainError::ComplaintNotFound));
+    }
+    let found = seen_complaint(&state, &actor, id, params.min_seq).await?;
+    let (stored, _) = *found;
+    let items = queries::complaint_notifications(&state.pool, id).await.map_err(database_error)?;
+    Ok(Json(ComplaintNotifications { complaint_id: id, number: stored.row.number, items }))
 }
 
 /// A complaint as it stands for one caller.
@@ -440,15 +488,18 @@ pub async fn resolution_report(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxParams {
-    /// Only notifications not yet published.
+    /// Only notifications the relay has not yet published to the notifier.
     pub pending: Option<bool>,
+    /// Only notifications in this delivery state.
+    pub state: Option<DeliveryState>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     pub min_seq: Option<u64>,
 }
 
-/// The notification outbox, newest first (admins and auditors).
+/// The notification outbox, newest first, with what became of each notification (admins
+/// and auditors).
 #[utoipa::path(get, path = "/v1/outbox", tag = "notifications", params(OutboxParams),
     responses((status = 200, body = [OutboxRow])))]
 pub async fn outbox(
@@ -459,7 +510,8 @@ pub async fn outbox(
     require_reader_of_reports(&actor)?;
     let limit = limit(p.limit)?;
     state.wait_for(p.min_seq).await?;
-    let rows = queries::outbox(&state.pool, p.pending.unwrap_or(false), limit).await.map_err(database_error)?;
+    let filter = OutboxFilter { unpublished: p.pending.unwrap_or(false), state: p.state };
+    let rows = queries::outbox(&state.pool, filter, limit).await.map_err(database_error)?;
     Ok(Json(rows))
 }
 

@@ -1,5 +1,6 @@
 //! Building and running the projection service: database (migrations, calendar), NATS,
-//! the projector and outbox relay in the background, and the query API in front.
+//! the projector, the outbox relay and the receipt recorder in the background, and the
+//! query API in front.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::configuration::Settings;
 use crate::consumer::Projector;
 use crate::metrics::ProjectionMetrics;
 use crate::read_your_writes::{ReadYourWrites, follow_checkpoints};
+use crate::receipts::ReceiptRecorder;
 use crate::relay::Relay;
 use crate::routes;
 use crate::state::AppState;
@@ -43,6 +45,7 @@ pub struct Application {
     state: AppState,
     projector: Option<Projector>,
     relay: Option<Relay>,
+    receipts: Option<ReceiptRecorder>,
     /// Fed by the projector here and by other instances' checkpoint notifications.
     applied: watch::Sender<u64>,
 }
@@ -79,6 +82,14 @@ impl Application {
             notify: settings.notify.clone(),
             metrics: Some(metrics.clone()),
         });
+        let receipts = settings.receipts.then(|| ReceiptRecorder {
+            pool: pool.clone(),
+            jetstream: jetstream.clone(),
+            notify: settings.notify.clone(),
+            consumer: settings.receipts_consumer.clone(),
+            batch_size: settings.batch_size,
+            metrics: metrics.clone(),
+        });
         let staff = crate::audit::staff_lookup(jetstream.clone(), settings.event_log.clone());
         let auth = Authenticator::from_config(&settings.auth, staff).await.map_err(StartError::Auth)?;
         let listener = TcpListener::bind(settings.listen).await?;
@@ -108,7 +119,18 @@ impl Application {
         };
         let router = serve::wrap(routes::router(state.clone()), http_metrics.clone(), &http);
         let admin_router = serve::wrap(crate::metrics::admin_router(state.clone()), http_metrics, &http);
-        Ok(Self { listener, router, admin_listener, admin_router, http, state, projector, relay, applied: applied_tx })
+        Ok(Self {
+            listener,
+            router,
+            admin_listener,
+            admin_router,
+            http,
+            state,
+            projector,
+            relay,
+            receipts,
+            applied: applied_tx,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -139,6 +161,7 @@ impl Application {
             self.applied,
             stop_rx.clone(),
         ));
+        let receipts = self.receipts.map(|receipts| tokio::spawn(receipts.run(stop_rx.clone())));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.state.applied.clone(), stop_rx)));
         let servers = vec![(self.listener, self.router), (self.admin_listener, self.admin_router)];
         let served = serve::serve(servers, &self.http, shutdown).await;
@@ -149,6 +172,9 @@ impl Application {
         let _ = follower.await;
         if let Some(relay) = relay {
             let _ = relay.await;
+        }
+        if let Some(receipts) = receipts {
+            let _ = receipts.await;
         }
         served
     }
