@@ -253,7 +253,9 @@ async fn the_whole_flow_ends_with_each_mailbox_holding_what_the_outbox_promised(
         assert!(m.header("Message-ID").contains(id), "{:?}", m.headers);
         let link = format!("{PUBLIC_BASE_URL}/complaints/{}", row["complaint_id"].as_str().unwrap());
         assert!(m.text.contains(&link), "the body links to the complaint: {}", m.text);
-        assert!(m.text.contains("Lihat aduan") && m.text.contains("Aduan"), "Malay first: {}", m.text);
+        let malay_first = m.text.contains("Lihat aduan / View the complaint") && m.text.contains("secara automatik");
+        assert!(malay_first, "Malay first, English beside: {}", m.text);
+        assert!(m.text.to_lowercase().contains("aduan"), "{}", m.text);
         assert!(m.text.contains("<html lang=\"ms\">"), "an HTML part: {}", m.raw);
     }
     let sent = stub.accepted();
@@ -266,6 +268,21 @@ async fn the_whole_flow_ends_with_each_mailbox_holding_what_the_outbox_promised(
     let states = final_states(&reported);
     assert_eq!(states.len(), rows.len());
     assert!(states.values().all(|s| *s == DeliveryState::Sent), "{states:?}");
+    // The projection records the receipts: the outbox shows each notification sent.
+    let mut unsent = usize::MAX;
+    for _ in 0..100 {
+        let reply = Reply::from(
+            ADMIN.headers(http.get(format!("{}/v1/outbox?limit=200", projection.url))).send().await.unwrap(),
+        )
+        .await;
+        let rows = reply.assert_ok(200).as_array().unwrap().clone();
+        unsent = rows.iter().filter(|r| r["delivery_state"] != "sent" || r["provider_message_id"].is_null()).count();
+        if unsent == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(unsent, 0, "every outbox row shows its notification sent");
 
     assert!(notifier.terminate().await.success(), "graceful shutdown");
 }
