@@ -65,7 +65,8 @@ impl std::fmt::Debug for CloudApi {
 /// `attempts` in all before the notification is dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// `NOTIFIER_MAX_ATTEMPTS`, default 8.
+    /// `NOTIFIER_MAX_ATTEMPTS`, default 12: with the default waits, about half an hour of
+    /// retries, so a mail server down for minutes dead-letters nothing.
     pub attempts: u32,
     /// `NOTIFIER_RETRY_BASE_MS`, default 2000.
     pub base: Duration,
@@ -149,7 +150,7 @@ impl Settings {
             ack_wait: Duration::from_secs(at_least_one(env, "NOTIFIER_ACK_WAIT_SECS", 30)?),
             lease: Duration::from_secs(at_least_one(env, "NOTIFIER_LEASE_SECS", 120)?),
             retry: RetryPolicy {
-                attempts: at_least_one(env, "NOTIFIER_MAX_ATTEMPTS", 8)? as u32,
+                attempts: at_least_one(env, "NOTIFIER_MAX_ATTEMPTS", 12)? as u32,
                 base: Duration::from_millis(at_least_one(env, "NOTIFIER_RETRY_BASE_MS", 2000)?),
                 max: Duration::from_millis(at_least_one(env, "NOTIFIER_RETRY_MAX_MS", 600_000)?),
             },
@@ -333,7 +334,7 @@ mod tests {
         assert_eq!(s.mail, MailDelivery::Files { dir: ".data/mail".into() });
         assert_eq!(s.whatsapp, WhatsAppDelivery::Files { dir: ".data/whatsapp".into() });
         assert_eq!(s.public_base_url.as_str(), "http://127.0.0.1:8082/");
-        assert_eq!(s.retry, RetryPolicy { attempts: 8, base: Duration::from_secs(2), max: Duration::from_secs(600) });
+        assert_eq!(s.retry, RetryPolicy { attempts: 12, base: Duration::from_secs(2), max: Duration::from_secs(600) });
         assert_eq!(s.mail_reply_to, s.mail_from);
         assert_eq!(s.quiet_hours, Some("22:00-07:00".parse().unwrap()));
         assert_eq!(settings(&[("WHATSAPP_QUIET_HOURS", "off")]).unwrap().quiet_hours, None);

@@ -57,7 +57,7 @@ impl NotifierMetrics {
         )
         .expect("metric");
         registry.register(Box::new(held.clone())).expect("register");
-        Arc::new(Self {
+        let metrics = Self {
             sent: by_channel("ehelpdesk_notifier_sent_total", "Notifications a provider accepted"),
             failed: by_channel("ehelpdesk_notifier_failed_total", "Send attempts that failed"),
             retried: by_channel("ehelpdesk_notifier_retried_total", "Failed attempts that will be tried again"),
@@ -71,6 +71,16 @@ impl NotifierMetrics {
             backlog,
             undecodable,
             held,
-        })
+        };
+        // Every channel's series from the start: an alert on a counter's increase cannot see
+        // the first increment of a series that did not exist before it.
+        for channel in ehelpdesk_shared::notification::Channel::ALL {
+            let channel = [channel.as_str()];
+            for counter in [&metrics.sent, &metrics.failed, &metrics.retried, &metrics.dead_lettered, &metrics.resent_after_crash] {
+                counter.with_label_values(&channel);
+            }
+        }
+        metrics.held.with_label_values(&["quiet_hours"]);
+        Arc::new(metrics)
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
 //! batch, writing [`rows`]) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
-//! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox and [`receipts`] records what became of it; [`rebuild`] replays it all;
+//! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox, [`digest`] adds each PIC's daily summary to it, and [`receipts`] records what became of it; [`rebuild`] replays it all;
 //! [`audit`], [`verify`] and [`audit_routes`] serve auditors straight from the log.
 
 pub mod apply;
@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod configuration;
 pub mod consumer;
 pub mod db;
+pub mod digest;
 pub mod export;
 pub mod metrics;
 pub mod monitor;

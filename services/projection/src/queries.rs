@@ -43,8 +43,13 @@ fn malaysia() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("utc"))
 }
 
-fn malaysian_date(at: DateTime<Utc>) -> NaiveDate {
+pub fn malaysian_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&malaysia()).date_naive()
+}
+
+/// The wall-clock time in Malaysia.
+pub fn malaysian_time(at: DateTime<Utc>) -> chrono::NaiveTime {
+    at.with_timezone(&malaysia()).time()
 }
 
 /// Today in Malaysia: aging counts in the state's days, not UTC's.

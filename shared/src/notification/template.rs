@@ -41,6 +41,8 @@ pub enum Template {
     AduanDitutup,
     /// Reopened by the complainant: number.
     AduanDibukaSemula,
+    /// A PIC's open complaints, every working day at 08:00 (e-mail only): date, count.
+    RingkasanHarian,
     /// Anything else, or a message from before templates were carried: subject.
     #[default]
     #[serde(other)]
@@ -58,7 +60,7 @@ impl Template {
         use Template::*;
         match self {
             AduanDitugaskan => 4,
-            AduanDiterima | AduanDirujuk | DalamTindakanVendor | AduanDitutup => 2,
+            AduanDiterima | AduanDirujuk | DalamTindakanVendor | AduanDitutup | RingkasanHarian => 2,
             MaklumBalasBaharu | MohonMaklumBalas | MohonTutupAduan | PengaduMembalas | AduanDibukaSemula | Notice => 1,
         }
     }
