@@ -282,6 +282,7 @@ def metric_names(expr):
     expr = re.sub(r'"[^"]*"', "", expr)  # label values
     expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
     expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    expr = re.sub(r"\boffset\s+-?[0-9][0-9smhdwy]*", "", expr)  # offsets (their unit is no metric)
     return {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if w not in promql_words}
 
 
