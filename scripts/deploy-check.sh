@@ -3,7 +3,8 @@
 # Kubernetes cluster:
 #   - every deploy/nats/*.conf passes `nats-server -c FILE -t` (the config parse test)
 #   - every YAML file parses, and compose.yaml / k8s/*.yaml have the parts they need
-#   - the env example files are KEY=value lines naming the variables the services read
+#   - the env example files are KEY=value lines naming the variables the services read (and
+#     the notifier's carries no secret: WHATSAPP_TOKEN empty, no password in SMTP_URL)
 #   - the systemd units pass `systemd-analyze verify` (when systemd-analyze is present)
 #   - the alert rules pass `promtool check rules` and their unit tests `promtool test rules`
 #     (when promtool is present)
@@ -103,7 +104,7 @@ if compose is None:
 else:
     c = compose[0]
     services = c.get("services", {})
-    for name in ["nats-1", "nats-2", "nats-3", "postgres", "command", "projection"]:
+    for name in ["nats-1", "nats-2", "nats-3", "postgres", "command", "projection", "notifier"]:
         if name not in services:
             err(f"compose.yaml: service {name} missing")
     for name, svc in services.items():
@@ -145,6 +146,10 @@ for rel, ds in docs.items():
 for kind in ["Namespace", "ConfigMap", "Deployment", "Service"]:
     if kind not in k8s_kinds:
         err(f"deploy/k8s: no {kind}")
+deployments = {d["metadata"]["name"] for _, d in k8s_kinds.get("Deployment", [])}
+for name in ["ehelpdesk-command", "ehelpdesk-projection", "ehelpdesk-notifier"]:
+    if name not in deployments:
+        err(f"deploy/k8s: no Deployment {name}")
 for rel, d in k8s_kinds.get("Deployment", []):
     name = d["metadata"]["name"]
     spec = d["spec"]
@@ -169,9 +174,19 @@ if "Deployment" in k8s_kinds:
 common = {"NATS_URL", "STREAM_NAME", "SUBJECT_PREFIX", "STREAM_REPLICAS", "DUPLICATE_WINDOW_SECS",
           "LOG_FORMAT", "RUST_LOG"}
 optional_common = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
+# The notifier reads NATS_URL and STREAM_REPLICAS of `common` (it creates NOTIFY and its
+# delivery-record bucket with those replicas); the rest of `common` it parses but uses not.
+notifier_core = {"APP_ENV", "NATS_URL", "STREAM_REPLICAS", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
+                 "NOTIFIER_ADDR", "NOTIFIER_ADMIN_ADDR", "LOG_FORMAT", "RUST_LOG"}
+notifier_providers = {"MAIL_DELIVERY", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "WHATSAPP_DELIVERY",
+                      "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_TOKEN"}
+notifier_tuning = {"NOTIFIER_CONSUMER", "NOTIFIER_CONCURRENCY", "NOTIFIER_ACK_WAIT_SECS", "NOTIFIER_LEASE_SECS",
+                   "NOTIFIER_MAX_ATTEMPTS", "NOTIFIER_RETRY_BASE_MS", "NOTIFIER_RETRY_MAX_MS",
+                   "NOTIFIER_SEND_TIMEOUT_SECS"}
 want = {  # must be set in the example files
     "command": common | {"COMMAND_ADDR", "COMMAND_ADMIN_ADDR", "AGGREGATE_CACHE_SIZE"},
     "projection": common | {"DATABASE_URL", "PROJECTION_ADDR", "PROJECTION_ADMIN_ADDR"},
+    "notifier": notifier_core | notifier_providers | notifier_tuning,
 }
 http_limits = {"HTTP_HEADER_READ_TIMEOUT_MS", "HTTP_REQUEST_TIMEOUT_MS", "HTTP_MAX_CONNECTIONS"}
 auth = optional_common | {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
@@ -183,6 +198,10 @@ allowed = {  # may be set: every other variable the services read (README's tabl
         "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS",
         "DATABASE_MAX_CONNECTIONS", "EXPORT_MAX_CONCURRENT", "EXPORT_WRITE_TIMEOUT_SECS",
         "MIN_SEQ_WAITERS", "PROJECTOR", "RECEIPTS", "RECEIPTS_CONSUMER"},
+    # Not NOTIFIER_FAULT: a test hook (refused with APP_ENV=production) has no place here.
+    "notifier": want["notifier"] | common | optional_common | http_limits | {
+        "MAIL_REPLY_TO", "MAIL_DIR", "WHATSAPP_API_BASE", "WHATSAPP_API_VERSION", "WHATSAPP_LANGUAGE",
+        "WHATSAPP_DIR"},
 }
 for svc, names in want.items():
     rel = f"env/{svc}.env.example"
@@ -190,30 +209,44 @@ for svc, names in want.items():
     if not os.path.isfile(path):
         err(f"deploy/{rel} missing")
         continue
-    seen = set()
+    seen = {}
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S*)", line)
-            if not m:
-                err(f"deploy/{rel}:{n}: not KEY=value without spaces or quotes: {line!r}")
+            # Spaces inside a value (MAIL_FROM's display name) read the same in compose and
+            # systemd; quotes, spaces at either end and " #" (compose cuts a comment there)
+            # do not.
+            m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=((?:[^\s\"']|[^\s\"'][^\"']*[^\s\"'])?)", line)
+            if not m or " #" in m.group(2):
+                err(f"deploy/{rel}:{n}: not KEY=value without quotes or outer spaces: {line!r}")
                 continue
-            seen.add(m.group(1))
-    if seen - allowed[svc]:
-        err(f"deploy/{rel}: unknown variables {sorted(seen - allowed[svc])}")
-    if names - seen:
-        err(f"deploy/{rel}: missing {sorted(names - seen)}")
+            seen[m.group(1)] = m.group(2)
+    if seen.keys() - allowed[svc]:
+        err(f"deploy/{rel}: unknown variables {sorted(seen.keys() - allowed[svc])}")
+    if names - seen.keys():
+        err(f"deploy/{rel}: missing {sorted(names - seen.keys())}")
+    # An example is committed and copied around: it must not carry a real secret.
+    if seen.get("WHATSAPP_TOKEN"):
+        err(f"deploy/{rel}: WHATSAPP_TOKEN must be empty in the example (a secret)")
+    if seen.get("SMTP_URL"):
+        from urllib.parse import urlsplit
+        try:
+            has_password = urlsplit(seen["SMTP_URL"]).password is not None
+        except ValueError:
+            has_password = True
+        if has_password:
+            err(f"deploy/{rel}: SMTP_URL must carry no password in the example (a secret)")
     ok(f"deploy/{rel}: {len(seen)} variables")
 
-# The Kubernetes ConfigMap sets only variables the services read (DATABASE_URL: Secret).
+# The Kubernetes ConfigMap sets only variables the services read (secrets: Secrets).
 for rel, d in k8s_kinds.get("ConfigMap", []):
     keys = set(d.get("data", {}))
-    unknown = keys - allowed["command"] - allowed["projection"]
+    unknown = keys - allowed["command"] - allowed["projection"] - allowed["notifier"]
     if unknown:
         err(f"{rel}: unknown variables {sorted(unknown)}")
-    for secret in ("DATABASE_URL", "JWT_HS256_SECRET", "COMPLAINT_ID_SECRET"):
+    for secret in ("DATABASE_URL", "JWT_HS256_SECRET", "COMPLAINT_ID_SECRET", "SMTP_URL", "WHATSAPP_TOKEN"):
         if secret in keys:
             err(f"{rel}: {secret} is a secret; it belongs in a Secret, not the ConfigMap")
 
@@ -229,19 +262,27 @@ known_metrics = {
     "ehelpdesk_rebuild_applied_events", "ehelpdesk_min_seq_waiters",
     "ehelpdesk_complaint_number_faults_total", "ehelpdesk_projection_skipped_events",
     "ehelpdesk_projection_consecutive_failures", "ehelpdesk_projection_stalled_seconds",
+    "ehelpdesk_notifier_sent_total", "ehelpdesk_notifier_failed_total", "ehelpdesk_notifier_retried_total",
+    "ehelpdesk_notifier_dead_lettered_total", "ehelpdesk_notifier_resent_after_crash_total",
+    "ehelpdesk_notifier_send_seconds_bucket", "ehelpdesk_notifier_send_seconds_count",
+    "ehelpdesk_notifier_send_seconds_sum", "ehelpdesk_notifier_delivery_delay_seconds_bucket",
+    "ehelpdesk_notifier_delivery_delay_seconds_count", "ehelpdesk_notifier_delivery_delay_seconds_sum",
+    "ehelpdesk_notifier_backlog", "ehelpdesk_notifier_undecodable_total",
 }
 # External metrics: exported by something other than the services, allowed by name here
 # and nowhere else (node_exporter's filesystem space, for the NATS volume alerts).
 external_metrics = {"node_filesystem_avail_bytes", "node_filesystem_size_bytes"}
 known_metrics |= external_metrics
 promql_words = {"sum", "by", "rate", "or", "and", "histogram_quantile", "le", "job", "route", "status", "command",
-                "outcome", "instance", "increase", "without", "on", "max", "min", "avg", "code", "delta"}
+                "outcome", "instance", "increase", "without", "on", "max", "min", "avg", "code", "delta",
+                "channel", "absent", "deriv", "min_over_time", "max_over_time", "clamp_min", "unless", "bool"}
 
 
 def metric_names(expr):
     expr = re.sub(r'"[^"]*"', "", expr)  # label values
     expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
     expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    expr = re.sub(r"\boffset\s+-?[0-9][0-9smhdwy]*", "", expr)  # offsets (their unit is no metric)
     return {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if w not in promql_words}
 
 
@@ -290,7 +331,7 @@ PYTHON
 fi
 
 # --- Dockerfiles (no linter here: the essentials) ---------------------------------------
-for svc in command projection; do
+for svc in command projection notifier; do
     df="$DEPLOY/docker/$svc.Dockerfile"
     if [[ ! -f $df ]]; then
         fail "deploy/docker/$svc.Dockerfile missing"
@@ -302,6 +343,8 @@ for svc in command projection; do
     grep -qE '^USER [^0r]' "$df" || missing+=("a non-root USER")
     grep -qE '^EXPOSE [0-9]+' "$df" || missing+=("EXPOSE")
     grep -q "ehelpdesk-$svc" "$df" || missing+=("the ehelpdesk-$svc binary")
+    # Without it the whole target/ (gigabytes) would be sent as the build context.
+    [[ -f $df.dockerignore ]] || missing+=("deploy/docker/$svc.Dockerfile.dockerignore")
     if ((${#missing[@]})); then
         fail "deploy/docker/$svc.Dockerfile lacks: ${missing[*]}"
     else
@@ -324,7 +367,7 @@ fi
 
 # --- systemd units ----------------------------------------------------------------------
 units=("$DEPLOY"/systemd/*.service)
-((${#units[@]} == 2)) || fail "expected 2 units in deploy/systemd, found ${#units[@]}"
+((${#units[@]} == 3)) || fail "expected 3 units in deploy/systemd, found ${#units[@]}"
 if command -v systemd-analyze >/dev/null 2>&1; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
