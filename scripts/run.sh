@@ -200,7 +200,7 @@ proj_url="http://$URL_HOST:$ADDR_PORT"
         echo "  notifier      http://$URL_HOST:$ADDR_PORT          GET /readyz: $(http_status "$ADDR_HOST" "$ADDR_PORT" /readyz || echo "no answer")"
     fi
     echo "     e-mail     ${SMTP_URL:+SMTP (SMTP_URL)}${SMTP_URL:-files in $MAIL_DIR}"
-    echo "     WhatsApp   ${WHATSAPP_TOKEN:+the Cloud API}${WHATSAPP_TOKEN:-files in $WHATSAPP_DIR}"
+    echo "     WhatsApp   ${WHATSAPP_TOKEN:+the Cloud API}${WHATSAPP_TOKEN:-files in $WHATSAPP_DIR}; quiet hours ${WHATSAPP_QUIET_HOURS:-22:00-07:00} (Malaysian time)"
     split_addr "$COMMAND_ADMIN_ADDR"
     echo "  metrics       http://$URL_HOST:$ADDR_PORT/metrics (command)"
     split_addr "$PROJECTION_ADMIN_ADDR"

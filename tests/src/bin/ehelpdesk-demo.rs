@@ -41,6 +41,11 @@ async fn main() {
     );
     if received.emails + received.whatsapps == 0 {
         println!("  (nothing yet: is ehelpdesk-notifier running, and writing files rather than to an SMTP server?)");
+    } else if received.whatsapps == 0 {
+        println!(
+            "  (WhatsApp: none yet. Between 22:00 and 07:00 Malaysian time they wait for the quiet hours to end; \
+             WHATSAPP_QUIET_HOURS=off for none)"
+        );
     }
     print!("{received}");
     println!("demo: selesai / done");
