@@ -404,6 +404,8 @@ pub fn projection_settings(
         relay_outbox: true,
         receipts: true,
         receipts_consumer: "projection-receipts".into(),
+        // Digests are written by a test that sets the time; not on the wall clock.
+        daily_digest_at: None,
         export_max_concurrent: 4,
         export_write_timeout: std::time::Duration::from_secs(30),
         verify_max_behind: 1000,

@@ -24,9 +24,14 @@ pub struct Letterhead {
 }
 
 impl Letterhead {
-    /// `<base>/complaints/<id>`: the complaint's page in the web app.
+    /// `<base>/complaints/<id>`: the complaint's page in the web app; `<base>/inbox` for a
+    /// message about no one complaint (the daily digest).
     pub fn complaint_link(&self, message: &NotificationMessage) -> String {
-        format!("{}/complaints/{}", self.public_base_url.as_str().trim_end_matches('/'), message.complaint_id)
+        let base = self.public_base_url.as_str().trim_end_matches('/');
+        match message.complaint_id.is_nil() {
+            true => format!("{base}/inbox"),
+            false => format!("{base}/complaints/{}", message.complaint_id),
+        }
     }
 
     /// `<notification id>@<the sender's domain>`: every attempt at one notification carries
@@ -244,6 +249,12 @@ mod tests {
         assert!(plain.starts_with("Aduan <b>\"Slip gaji\"</b> & lain-lain.\nBaris dua.") && plain.contains(&link));
         assert!(html.contains("Aduan &lt;b&gt;&quot;Slip gaji&quot;&lt;/b&gt; &amp; lain-lain.<br>"), "{html}");
         assert!(html.contains(&format!("<a href=\"{link}\">Lihat aduan</a>")) && html.contains("lang=\"ms\""));
+    }
+
+    #[test]
+    fn a_message_about_no_one_complaint_links_to_the_inbox() {
+        let digest = NotificationMessage { complaint_id: Uuid::nil(), complaint_number: String::new(), ..message() };
+        assert_eq!(letterhead().complaint_link(&digest), "https://ehelpdesk.example.gov.my/inbox");
     }
 
     #[test]

@@ -76,7 +76,9 @@ impl NotifierMetrics {
         // the first increment of a series that did not exist before it.
         for channel in ehelpdesk_shared::notification::Channel::ALL {
             let channel = [channel.as_str()];
-            for counter in [&metrics.sent, &metrics.failed, &metrics.retried, &metrics.dead_lettered, &metrics.resent_after_crash] {
+            for counter in
+                [&metrics.sent, &metrics.failed, &metrics.retried, &metrics.dead_lettered, &metrics.resent_after_crash]
+            {
                 counter.with_label_values(&channel);
             }
         }

@@ -56,6 +56,10 @@ pub struct Settings {
     /// `RECEIPTS_CONSUMER`, default `projection-receipts`: the durable consumer of receipts
     /// on NOTIFY, shared by the instances that record them.
     pub receipts_consumer: String,
+    /// `DAILY_DIGEST_AT`, default `08:00` (Malaysian time): when, on each working day, every
+    /// PIC with open complaints is sent the list; `off` for none. Written by the instances
+    /// that relay the outbox.
+    pub daily_digest_at: Option<chrono::NaiveTime>,
     /// `EXPORT_MAX_CONCURRENT`, default 4: exports running at once; each CSV export holds a
     /// database connection of its own, outside the pool, and more are refused with 429.
     pub export_max_concurrent: usize,
@@ -148,6 +152,7 @@ impl Settings {
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             receipts: env.parse("RECEIPTS", projector)?,
             receipts_consumer,
+            daily_digest_at: daily_digest_at(env)?,
             export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
             export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),
             verify_max_behind: env.parse("VERIFY_MAX_BEHIND", 1000)?,
@@ -170,6 +175,17 @@ where
         return Err(ConfigError { var, value: value.to_string(), reason: "at least 1".into() });
     }
     Ok(value)
+}
+
+fn daily_digest_at<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<chrono::NaiveTime>, ConfigError> {
+    match env.string("DAILY_DIGEST_AT", "08:00").as_str() {
+        "off" => Ok(None),
+        value => chrono::NaiveTime::parse_from_str(value, "%H:%M").map(Some).map_err(|e| ConfigError {
+            var: "DAILY_DIGEST_AT",
+            value: value.to_owned(),
+            reason: format!("HH:MM (Malaysian time) or off: {e}"),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +216,9 @@ mod tests {
             assert_eq!(settings(&[(var, "0")]).unwrap_err().var, var);
         }
         assert_eq!(settings(&[("EXPORT_MAX_CONCURRENT", "-1")]).unwrap_err().var, "EXPORT_MAX_CONCURRENT");
+        assert_eq!(settings(&[("DAILY_DIGEST_AT", "8am")]).unwrap_err().var, "DAILY_DIGEST_AT");
+        assert_eq!(settings(&[("DAILY_DIGEST_AT", "off")]).unwrap().daily_digest_at, None);
+        assert_eq!(settings(&[]).unwrap().daily_digest_at, chrono::NaiveTime::from_hms_opt(8, 0, 0));
     }
 
     #[test]

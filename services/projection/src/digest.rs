@@ -82,7 +82,12 @@ pub fn compose(day: NaiveDate, pic_id: &str, email: &str, complaints: &[OpenComp
 }
 
 /// Writes the digests due at `now` that are not written yet; returns how many it wrote.
-pub async fn write_due(pool: &PgPool, calendar: &WorkingDays, now: DateTime<Utc>, at: NaiveTime) -> Result<u64, sqlx::Error> {
+pub async fn write_due(
+    pool: &PgPool,
+    calendar: &WorkingDays,
+    now: DateTime<Utc>,
+    at: NaiveTime,
+) -> Result<u64, sqlx::Error> {
     let Some(day) = due(now, calendar, at) else { return Ok(0) };
     let rows = sqlx::query!(
         r#"SELECT c.number, c.title, c.status, c.logged_at, c.pic_id AS "pic_id!", s.email
@@ -200,10 +205,12 @@ mod tests {
             status: Status::InProgress,
             age_working_days: age,
         };
-        let digest = compose("2026-12-06".parse().unwrap(), "pic-aminah", "aminah@example.gov.my", &[
-            c("ADU-2026-000009", 1),
-            c("ADU-2026-000002", 7),
-        ]);
+        let digest = compose(
+            "2026-12-06".parse().unwrap(),
+            "pic-aminah",
+            "aminah@example.gov.my",
+            &[c("ADU-2026-000009", 1), c("ADU-2026-000002", 7)],
+        );
         assert_eq!(digest.subject, "Ringkasan harian 06/12/2026: 2 aduan terbuka / Daily summary: 2 open complaints");
         let first = digest.body.find("ADU-2026-000002").unwrap();
         assert!(first < digest.body.find("ADU-2026-000009").unwrap(), "{}", digest.body);

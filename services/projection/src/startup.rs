@@ -162,6 +162,15 @@ impl Application {
             stop_rx.clone(),
         ));
         let receipts = self.receipts.map(|receipts| tokio::spawn(receipts.run(stop_rx.clone())));
+        let digest = self.relay.as_ref().and(self.state.settings.daily_digest_at).map(|at| {
+            tokio::spawn(crate::digest::run(
+                self.state.pool.clone(),
+                self.state.working_days.clone(),
+                std::sync::Arc::new(chrono::Utc::now),
+                at,
+                stop_rx.clone(),
+            ))
+        });
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.state.applied.clone(), stop_rx)));
         let servers = vec![(self.listener, self.router), (self.admin_listener, self.admin_router)];
         let served = serve::serve(servers, &self.http, shutdown).await;
@@ -172,6 +181,9 @@ impl Application {
         let _ = follower.await;
         if let Some(relay) = relay {
             let _ = relay.await;
+        }
+        if let Some(digest) = digest {
+            let _ = digest.await;
         }
         if let Some(receipts) = receipts {
             let _ = receipts.await;
