@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(digest.subject, "Ringkasan harian 06/12/2026: 2 aduan terbuka / Daily summary: 2 open complaints");
         let first = digest.body.find("ADU-2026-000002").unwrap();
         assert!(first < digest.body.find("ADU-2026-000009").unwrap(), "{}", digest.body);
-        assert!(digest.body.contains("DALAM TINDAKAN / IN PROGRESS, 7 hari bekerja"), "{}", digest.body);
+        assert!(digest.body.contains("DALAM TINDAKAN / In progress, 7 hari bekerja"), "{}", digest.body);
         assert_eq!(digest.params, ["06/12/2026", "2"]);
         assert_eq!(digest.params.len(), Template::RingkasanHarian.parameter_count());
         let again = compose("2026-12-06".parse().unwrap(), "pic-aminah", "x", &[]);
