@@ -192,7 +192,8 @@ http_limits = {"HTTP_HEADER_READ_TIMEOUT_MS", "HTTP_REQUEST_TIMEOUT_MS", "HTTP_M
 auth = optional_common | {"APP_ENV", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_JWKS_FILE", "JWT_HS256_SECRET",
         "DEV_ACTOR_HEADERS", "JWT_MAX_LIFETIME_SECONDS", "BOOTSTRAP_ADMIN_IDS", "STAFF_CACHE_SECONDS"}
 allowed = {  # may be set: every other variable the services read (README's table)
-    "command": want["command"] | auth | http_limits | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "COMPLAINT_ID_SECRET"},
+    "command": want["command"] | auth | http_limits | {"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "COMPLAINT_ID_SECRET",
+        "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX"},
     "projection": want["projection"] | auth | http_limits | {
         "READ_MODEL_SCHEMA", "CONSUMER_NAME", "BATCH_SIZE", "NOTIFY_STREAM", "NOTIFY_SUBJECT_PREFIX",
         "OUTBOX_RELAY", "WEEKEND_DAYS", "HOLIDAYS_FILE", "RESOLUTION_TARGET_DAYS", "MIN_SEQ_WAIT_MS",

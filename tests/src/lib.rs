@@ -269,6 +269,10 @@ impl CommandApp {
             // Tests fire many writes as one person; the limit has a test of its own.
             rate_limit: ehelpdesk_command::rate_limit::RateLimit { per_second: 10_000, burst: 10_000 },
             complaint_id_secret: "a-test-secret-for-complaint-ids-0000000".into(),
+            notify: {
+                let (stream, subject_prefix) = notify_of(event_log);
+                ehelpdesk_shared::notification::NotifyConfig { stream, subject_prefix, replicas: event_log.replicas }
+            },
         };
         configure(&mut settings);
         let app = Application::build(settings).await.expect("command service builds");

@@ -1,8 +1,11 @@
 //! docs/security.md's authorization matrix, cell by cell: every endpoint of both services
-//! against every kind of caller, each cell on a complaint of its own in the state it needs.
+//! against every kind of caller, each cell on a complaint of its own in the state it needs
+//! (and the notification retry on a dead-lettered notification of its own).
 
+use ehelpdesk_shared::notification::record::DeliveryRecord;
+use ehelpdesk_shared::notification::{Channel, NotificationMessage, NotifyConfig, RecordState, RecordStore, Template};
 use ehelpdesk_tests::fixtures::*;
-use ehelpdesk_tests::{CommandApp, ProjectionApp, Reply, TestDatabase, TestEventLog, projection_settings};
+use ehelpdesk_tests::{CommandApp, ProjectionApp, Reply, TestDatabase, TestEventLog, notify_of, projection_settings};
 use serde_json::{Value, json};
 
 /// The columns of the matrix.
@@ -90,6 +93,8 @@ fn rows() -> Vec<Row> {
         r("GET /v1/reports/aging", State::Logged, readers),
         r("GET /v1/reports/resolution", State::Logged, readers),
         r("GET /v1/outbox", State::Logged, readers),
+        // A dead-lettered notification of the complaint's: auditors read, never act.
+        r("POST /v1/notifications/{id}/retry", State::Logged, [F, F, F, F, F, F, Ok(202), F]),
     ]
 }
 
@@ -97,10 +102,55 @@ struct World {
     command: CommandApp,
     projection: ProjectionApp,
     _db: TestDatabase,
-    _log: TestEventLog,
+    log: TestEventLog,
 }
 
 impl World {
+    /// A notification about complaint `complaint_id`, published on NOTIFY as the relay does
+    /// and dead-lettered in its delivery record as a notifier does; its id.
+    async fn dead_letter(&self, complaint_id: &str) -> uuid::Uuid {
+        let js = self.log.jetstream().await;
+        let (stream, subject_prefix) = notify_of(&self.log.config);
+        let notify = NotifyConfig { stream, subject_prefix, replicas: 1 };
+        ehelpdesk_shared::streams::ensure(&js, notify.stream_config()).await.expect("NOTIFY");
+        let message = NotificationMessage {
+            id: uuid::Uuid::now_v7(),
+            complaint_id: complaint_id.parse().expect("a complaint id"),
+            complaint_number: String::new(),
+            event_type: "ComplaintLogged".into(),
+            template: Template::AduanDiterima,
+            params: vec!["ADU-2026-000001".into(), "Aduan matriks".into()],
+            recipient_id: COMPLAINANT.id.into(),
+            recipient_role: "complainant".into(),
+            channel: Channel::Email,
+            address: COMPLAINANT.email.into(),
+            subject: "Aduan diterima / Complaint received".into(),
+            body: "Aduan anda diterima.\nYour complaint is received.".into(),
+            created_at: chrono::Utc::now(),
+            cycle: 0,
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message.message_id().as_str());
+        let payload = serde_json::to_vec(&message).expect("JSON");
+        let subject = notify.deliver_subject(message.channel);
+        let ack = js.publish_with_headers(subject, headers, payload.into()).await.expect("publish");
+        let stream_sequence = ack.await.expect("stored").sequence;
+        let records = RecordStore::open(&js, &notify.deliveries_bucket(), 1).await.expect("bucket");
+        let record = DeliveryRecord {
+            state: RecordState::DeadLettered,
+            cycle: 0,
+            attempts: 1,
+            worker: "matrix".into(),
+            since: chrono::Utc::now(),
+            retry_at: None,
+            reason: Some("550 mailbox unavailable".into()),
+            provider_message_id: None,
+            stream_sequence,
+        };
+        records.write(message.id, &record, None).await.expect("record").expect("a new record");
+        message.id
+    }
+
     async fn ok(&self, path: &str, who: &Person, body: Value) -> u64 {
         let reply = self.command.post(path, who, &body).await;
         assert!(reply.status < 300, "set-up {path}: {reply:?}");
@@ -157,6 +207,12 @@ impl World {
             _ => json!({"message": "Mesej"}),
         };
         // Staff rows act on a member of staff of their own, so cells do not disturb each other.
+        // The notification row acts on a dead letter of its own.
+        let path = if path.starts_with("/v1/notifications/") {
+            path.replacen(&id, &self.dead_letter(&id).await.to_string(), 1)
+        } else {
+            path
+        };
         let path = if path.starts_with("/v1/staff/") {
             let staff_id = format!("staf-{unique}");
             let mut registration = OTHER_COMPLAINANT.registration(&["complainant"], &[]);
@@ -198,7 +254,7 @@ async fn every_cell_of_the_authorization_matrix() {
     }
     let projection = ProjectionApp::spawn(projection_settings(&log.config, &db)).await;
     projection.caught_up(&log).await;
-    let world = World { command, projection, _db: db, _log: log };
+    let world = World { command, projection, _db: db, log };
 
     let mut cells = 0;
     let mut failures = vec![];
@@ -238,7 +294,7 @@ async fn every_cell_of_the_authorization_matrix() {
             }
         }
     }
-    assert_eq!(cells, 25 * 8);
+    assert_eq!(cells, 26 * 8);
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from docs/security.md:\n{}",

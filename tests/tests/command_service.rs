@@ -541,6 +541,7 @@ async fn probes_and_openapi() {
         "/v1/staff",
         "/v1/staff/{id}",
         "/v1/staff/{id}/deactivation",
+        "/v1/notifications/{id}/retry",
         "/v1/categories",
         "/healthz",
         "/readyz",

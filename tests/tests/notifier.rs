@@ -2,7 +2,8 @@
 //! WhatsApp Cloud API stub (tests/src/whatsapp_stub.rs), as processes on their own streams:
 //! the guide's whole flow ends with each person's mailbox holding exactly what the outbox
 //! promised; a notifier killed -9 between send and ack, or two racing, send each once; an SMTP
-//! outage under load delays but neither loses nor doubles; refusals are dead-lettered.
+//! outage under load delays but neither loses nor doubles; refusals are dead-lettered, and a
+//! dead letter is delivered once after an admin retries it.
 //!
 //! Needs the binaries built (`cargo build --bins`) and .venv/ (scripts/venv.sh): `make test`.
 
@@ -19,6 +20,7 @@ use ehelpdesk_tests::smtp_sink::SmtpSink;
 use ehelpdesk_tests::whatsapp_stub::{Answer, WhatsAppStub};
 use ehelpdesk_tests::{Reply, TestDatabase, TestEventLog, service_env};
 use futures::StreamExt;
+use serde_json::json;
 use uuid::Uuid;
 
 const PUBLIC_BASE_URL: &str = "https://ehelpdesk.example.gov.my";
@@ -614,4 +616,113 @@ async fn a_backlog_goes_out_no_faster_than_the_channel_rate() {
         let span = window[8] - window[0];
         assert!(span >= chrono::Duration::milliseconds(1000), "9 sends within {span}");
     }
+}
+
+/// Waits until `id` has a final receipt (sent or dead-lettered) of retry cycle `cycle`.
+async fn wait_cycle_final(receipts: &ReceiptLog, id: Uuid, cycle: u32, within: Duration) -> Receipt {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let settled = receipts.all().into_iter().find(|r| {
+            r.id == id && r.cycle == cycle && matches!(r.state, DeliveryState::Sent | DeliveryState::DeadLettered)
+        });
+        if let Some(receipt) = settled {
+            return receipt;
+        }
+        assert!(std::time::Instant::now() < deadline, "cycle {cycle} of {id} never settled: {:?}", receipts.all());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `GET /v1/outbox?state=<state>` until the row `id` is there; returns it.
+async fn outbox_row(projection: &str, state: &str, id: Uuid, cycle: u32) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let mut rows = vec![];
+    for _ in 0..150 {
+        let url = format!("{projection}/v1/outbox?state={state}&limit=200");
+        let reply = Reply::from(ADMIN.headers(http.get(url)).send().await.unwrap()).await;
+        rows = reply.assert_ok(200).as_array().unwrap().clone();
+        if let Some(row) = rows.iter().find(|r| r["id"] == id.to_string() && r["retry_cycle"] == cycle) {
+            return row.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{id} never showed {state} in cycle {cycle}: {rows:?}");
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_delivered_once_after_the_admin_retries_it() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let sink = SmtpSink::start().await;
+    let stub = WhatsAppStub::start().await;
+    let receipts = ReceiptLog::start(&log).await;
+    let env = service_env(&log, &db);
+    let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
+    command.wait_ready().await;
+    let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
+    projection.wait_ready().await;
+    let mut notifier = start_notifier(&notifier_env(&log, &db, &sink, &stub), &[]);
+    notifier.wait_ready().await;
+    let http = reqwest::Client::new();
+    let post = |path: String, who: &Person, body: serde_json::Value| {
+        let request = who.headers(http.post(format!("{}{path}", command.url))).json(&body);
+        async move { Reply::from(request.send().await.expect("request sent")).await }
+    };
+
+    // The PIC's mailbox refuses mail (550): the assignment's e-mail to her is dead-lettered.
+    sink.refuse(&[PIC.email]);
+    post("/v1/staff".into(), &ADMIN, PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
+    let filed = post("/v1/complaints".into(), &COMPLAINANT, complaint("AC", "Baucar tidak dapat dicetak")).await;
+    let complaint_id = filed.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
+    let assigned = post(format!("/v1/complaints/{complaint_id}/assignment"), &ADMIN, json!({"pic_id": PIC.id})).await;
+    assigned.assert_ok(200);
+    let mut dead = None;
+    for _ in 0..150 {
+        let url = format!("{}/v1/outbox?state=dead_lettered&limit=200", projection.url);
+        let rows = Reply::from(ADMIN.headers(http.get(url)).send().await.unwrap()).await;
+        dead = rows.assert_ok(200).as_array().unwrap().iter().find(|r| r["address"] == PIC.email).cloned();
+        if dead.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dead = dead.expect("the PIC's e-mail shows dead-lettered on /v1/outbox");
+    let id: Uuid = dead["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!((dead["retry_cycle"].as_u64(), dead["attempts"].as_u64()), (Some(0), Some(1)), "{dead}");
+    assert!(dead["delivery_reason"].as_str().unwrap_or_default().contains("550"), "{dead}");
+    let retry = format!("/v1/notifications/{id}/retry");
+
+    // Only an admin retries.
+    post(retry.clone(), &PIC, json!({})).await.assert_problem(403, "role_not_allowed");
+
+    // Retried while the mailbox still refuses: dead-lettered again, in cycle 1.
+    let reply = post(retry.clone(), &ADMIN, json!({})).await;
+    assert_eq!(reply.assert_ok(202), &json!({"notification_id": id, "cycle": 1, "state": "queued"}));
+    let again = wait_cycle_final(&receipts, id, 1, Duration::from_secs(30)).await;
+    assert_eq!((again.state, again.attempts), (DeliveryState::DeadLettered, 1), "{again:?}");
+    outbox_row(&projection.url, "dead_lettered", id, 1).await;
+    assert!(!count_by_notification(&sink).contains_key(&id.to_string()), "nothing reached the refused mailbox");
+
+    // The mailbox takes mail again; the next retry delivers it, once.
+    sink.refuse(&[]);
+    let reply = post(retry.clone(), &ADMIN, json!({})).await;
+    assert_eq!(reply.assert_ok(202)["cycle"], 2);
+    let sent = wait_cycle_final(&receipts, id, 2, Duration::from_secs(30)).await;
+    assert_eq!((sent.state, sent.attempts), (DeliveryState::Sent, 1), "{sent:?}");
+    let row = outbox_row(&projection.url, "sent", id, 2).await;
+    assert!(!row["provider_message_id"].is_null(), "{row}");
+    wait_consumer_idle(&log, Duration::from_secs(30)).await;
+    assert_eq!(count_by_notification(&sink).get(&id.to_string()), Some(&1), "one e-mail for the notification");
+    let mail = sink.messages().into_iter().find(|m| m.notification_id() == id.to_string()).unwrap();
+    assert!(mail.header("To").contains(PIC.email), "{:?}", mail.headers);
+
+    // The receipts tell the whole story: each retry queued its cycle, and the last one sent.
+    let mine: Vec<_> = receipts.all().into_iter().filter(|r| r.id == id).collect();
+    for cycle in [1, 2] {
+        assert!(mine.iter().any(|r| r.cycle == cycle && r.state == DeliveryState::Queued), "{mine:?}");
+    }
+    assert_eq!(final_states(&mine).get(&id), Some(&DeliveryState::Sent));
+    // Sent now: nothing to retry.
+    post(retry, &ADMIN, json!({})).await.assert_problem(409, "notification_not_dead_lettered");
+    assert!(notifier.terminate().await.success(), "graceful shutdown");
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use ehelpdesk_shared::auth::AuthConfig;
 use ehelpdesk_shared::config::{ConfigError, Env, EventLogConfig};
 use ehelpdesk_shared::http::serve::HttpSettings;
+use ehelpdesk_shared::notification::NotifyConfig;
 
 use crate::rate_limit::RateLimit;
 
@@ -24,6 +25,10 @@ pub struct Settings {
     /// so that nobody can predict another person's complaint id. Every instance needs the
     /// same one (a retry may reach any of them); production refuses the development one.
     pub complaint_id_secret: String,
+    /// `NOTIFY_STREAM`, `NOTIFY_SUBJECT_PREFIX`: where an admin's retry of a dead-lettered
+    /// notification reads its delivery record and publishes it again. This service creates
+    /// neither the stream nor the bucket (the relay and the notifier do).
+    pub notify: NotifyConfig,
 }
 
 /// Known to everyone, so refused in production.
@@ -31,11 +36,13 @@ pub const DEVELOPMENT_COMPLAINT_ID_SECRET: &str = "ehelpdesk-development-complai
 
 impl Settings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let event_log = env.event_log()?;
         Ok(Self {
+            notify: NotifyConfig::from_env(env, event_log.replicas)?,
             listen: env.socket_addr("COMMAND_ADDR", "127.0.0.1:8080")?,
             admin_listen: env.socket_addr("COMMAND_ADMIN_ADDR", "127.0.0.1:9080")?,
             http: env.http()?,
-            event_log: env.event_log()?,
+            event_log,
             cache_capacity: env.parse("AGGREGATE_CACHE_SIZE", 10_000)?,
             auth: AuthConfig::from_env(env)?,
             rate_limit: RateLimit {

@@ -3,13 +3,15 @@
 //! aggregate.
 //!
 //! Reading order: [`routes`] (HTTP in) -> [`executor`] (load, decide, append, retry) ->
-//! [`event_store`] (JetStream) with [`cache`] and [`numbers`] beside it.
+//! [`event_store`] (JetStream) with [`cache`] and [`numbers`] beside it. [`notifications`]:
+//! an admin's retry of a dead-lettered notification, on NOTIFY rather than the event log.
 
 pub mod cache;
 pub mod configuration;
 pub mod event_store;
 pub mod executor;
 pub mod metrics;
+pub mod notifications;
 pub mod numbers;
 pub mod openapi;
 pub mod rate_limit;

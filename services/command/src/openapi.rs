@@ -8,11 +8,12 @@ use ehelpdesk_shared::http::contract;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "eHelpdesk command service", description = "Commands on complaints and the staff directory. \
-        Every accepted command appends one event to the NATS JetStream log. Errors are application/problem+json \
+        Every accepted command appends one event to the NATS JetStream log (an admin's retry of a dead-lettered \
+        notification publishes on the NOTIFY stream instead). Errors are application/problem+json \
         (RFC 9457) with a stable `code`. Calls take a bearer JWT; the `X-Actor-*` headers some development \
         set-ups accept (DEV_ACTOR_HEADERS) are not part of this contract."),
     components(schemas(ehelpdesk_shared::http::Problem)),
-    tags((name = "complaints"), (name = "staff"), (name = "probes"))
+    tags((name = "complaints"), (name = "staff"), (name = "notifications"), (name = "probes"))
 )]
 pub struct ApiDoc;
 

@@ -20,6 +20,7 @@ use crate::configuration::Settings;
 use crate::event_store::{EventStore, StoreError};
 use crate::executor::Executor;
 use crate::metrics::CommandMetrics;
+use crate::notifications::Notifications;
 use crate::numbers::ComplaintNumbers;
 use crate::rate_limit::WriteLimiter;
 use crate::routes;
@@ -53,7 +54,9 @@ impl Application {
         let auth = Authenticator::from_config(&settings.auth, staff_lookup(staff.clone()))
             .await
             .map_err(std::io::Error::other)?;
+        let notifications = Arc::new(Notifications::new(store.jetstream().clone(), settings.notify.clone()));
         let state = AppState {
+            notifications,
             complaints: Arc::new(Executor::new(store.clone(), settings.cache_capacity, command_metrics.clone())),
             staff,
             numbers: Arc::new(OnceCell::new()),

@@ -29,6 +29,8 @@ pub struct AppState {
     /// Everything `/metrics` shows.
     pub registry: prometheus::Registry,
     pub metrics: Arc<crate::metrics::CommandMetrics>,
+    /// Admins' retries of dead-lettered notifications (NOTIFY and the notifier's records).
+    pub notifications: Arc<crate::notifications::Notifications>,
 }
 
 impl FromRef<AppState> for Authenticator {

@@ -3,9 +3,9 @@
 //! once (and, by `Nats-Msg-Id`, records it once).
 
 use async_nats::HeaderMap;
-use ehelpdesk_shared::notification::{DeliveryState, NotificationMessage, NotifyConfig, Receipt};
+use ehelpdesk_shared::notification::{NotificationMessage, NotifyConfig, Receipt};
 
-use crate::record::{DeliveryRecord, RecordState};
+use crate::record::DeliveryRecord;
 
 #[derive(Clone)]
 pub struct Receipts {
@@ -29,12 +29,7 @@ impl Receipts {
 
 /// The receipt that reports a settled or failed record.
 pub fn receipt_of(message: &NotificationMessage, record: &DeliveryRecord) -> Option<Receipt> {
-    let state = match record.state {
-        RecordState::Sending => return None,
-        RecordState::Sent => DeliveryState::Sent,
-        RecordState::Failed => DeliveryState::Failed,
-        RecordState::DeadLettered => DeliveryState::DeadLettered,
-    };
+    let state = record.state.delivery_state()?;
     Some(Receipt {
         id: message.id,
         channel: message.channel,

@@ -1,5 +1,6 @@
-//! The delivery record: what this notifier's workers did with each notification, kept in a
-//! JetStream key-value bucket keyed by the notification id. A worker claims a notification
+//! Judging a notification message by its delivery record. The record itself (its types and
+//! the key-value bucket that holds it) is shared with the command service, whose admin retry
+//! reads it: [`ehelpdesk_shared::notification::record`]. A worker claims a notification
 //! (state `sending`) before it hands it to a provider and records the outcome before it acks,
 //! so that a redelivered message, or a second worker racing for it, is judged from the record
 //! ([`judge`]) and never re-sent blindly.
@@ -7,44 +8,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-pub mod store;
-
-pub use store::RecordStore;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordState {
-    /// Claimed by `worker`, being handed to the provider.
-    Sending,
-    Sent,
-    /// The last attempt failed and another is due at `retry_at`.
-    Failed,
-    DeadLettered,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    pub state: RecordState,
-    /// The admin's retry cycle this record belongs to (0 before any).
-    pub cycle: u32,
-    /// Attempts made in this cycle, the one in hand included.
-    pub attempts: u32,
-    /// Which worker process wrote it.
-    pub worker: String,
-    /// When this state began.
-    pub since: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_message_id: Option<String>,
-    /// The NOTIFY stream sequence of the message of this cycle: what an admin's retry resends.
-    #[serde(default)]
-    pub stream_sequence: u64,
-}
+pub use ehelpdesk_shared::notification::record::{DeliveryRecord, RecordError, RecordState, RecordStore, Revisioned};
 
 /// What to do with a notification message, given its record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,8 +22,7 @@ use crate::email::{Letterhead, Mailer};
 use crate::metrics::NotifierMetrics;
 use crate::quiet_hours::QuietHours;
 use crate::receipts::{Receipts, receipt_of};
-use crate::record::store::RecordError;
-use crate::record::{DeliveryRecord, Judgement, RecordState, RecordStore, judge};
+use crate::record::{DeliveryRecord, Judgement, RecordError, RecordState, RecordStore, judge};
 use crate::retry::{NextStep, SendFailure, next_step};
 use crate::whatsapp::WhatsApp;
 

@@ -52,16 +52,20 @@ pub fn problem_response(status: u16) -> Response {
 /// The statuses an authenticated operation can answer besides its own: every one reads the
 /// token (401, 400 for a bad `X-Acting-Role`, 403 for a role not granted), the staff
 /// directory (503 when it cannot be read) and runs under the request deadline (408).
-fn statuses_of(path: &str, operation: &Operation) -> Vec<u16> {
+fn statuses_of(path: &str, operation: &Operation, write: bool) -> Vec<u16> {
     let mut statuses = vec![400, 401, 403, 408, 503];
     // An id in the path names something that may not exist, or not for this caller.
     if path.contains('{') {
         statuses.push(404);
     }
-    // A body is a command: it can conflict with the state, be too large, have the wrong
-    // media type, break a rule, or exceed the writer's rate limit.
+    // A write is a command, with a body or without: it can conflict with the state, or
+    // exceed the writer's rate limit.
+    if write || operation.request_body.is_some() {
+        statuses.extend([409, 429]);
+    }
+    // A body can be too large, have the wrong media type, or break a rule.
     if operation.request_body.is_some() {
-        statuses.extend([409, 413, 415, 422, 429]);
+        statuses.extend([413, 415, 422]);
     }
     statuses
 }
@@ -76,23 +80,23 @@ pub fn finish(doc: &mut OpenApi, public: &[&str]) {
     );
     for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
+            (&mut item.get, false),
+            (&mut item.put, true),
+            (&mut item.post, true),
+            (&mut item.delete, true),
+            (&mut item.options, false),
+            (&mut item.head, false),
+            (&mut item.patch, true),
+            (&mut item.trace, false),
         ];
-        for operation in operations.into_iter().flatten() {
+        for (operation, write) in operations.into_iter().filter_map(|(op, write)| op.as_mut().map(|op| (op, write))) {
             if public.contains(&path.as_str()) {
                 operation.security = Some(Vec::new());
                 continue;
             }
             operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
             operation.parameters.get_or_insert_with(Vec::new).push(acting_role_header());
-            for status in statuses_of(path, operation) {
+            for status in statuses_of(path, operation, write) {
                 operation
                     .responses
                     .responses

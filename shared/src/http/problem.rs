@@ -36,6 +36,13 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("no such resource")]
     NotFound(&'static str),
+    /// 404 with a detail of its own (Malay first, English beside).
+    #[error("{detail}")]
+    Missing { code: &'static str, detail: String },
+    /// 409 for a resource outside the complaint domain (a notification, ...): its state
+    /// forbids the request. Complaint conflicts are [`DomainError`]s.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     #[error("method not allowed here")]
     MethodNotAllowed,
     #[error("this Idempotency-Key was already used for a different request")]
@@ -99,7 +106,8 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Missing { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooContended => StatusCode::CONFLICT,
             ApiError::Unavailable(_)
@@ -124,6 +132,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound(code) => code,
+            ApiError::Missing { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::TooContended => "too_contended",

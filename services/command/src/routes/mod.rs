@@ -2,6 +2,7 @@
 
 mod complaints;
 mod health;
+mod notifications;
 mod staff;
 
 use axum::Router;
@@ -17,6 +18,7 @@ use ehelpdesk_shared::http::problem::ApiError;
 
 pub use complaints::*;
 pub use health::*;
+pub use notifications::*;
 pub use staff::*;
 
 /// Commands are small; 64 KiB holds the longest description with room to spare.
@@ -78,6 +80,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(register_staff))
         .routes(routes!(get_staff, update_staff))
         .routes(routes!(deactivate_staff))
+        .routes(routes!(retry_notification))
 }
 
 /// The OpenAPI document served at `/openapi.json`.
