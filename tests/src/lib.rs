@@ -55,6 +55,8 @@ pub fn service_env_for(log: &TestEventLog, database_url: &str) -> Vec<(&'static 
         ("JWT_HS256_SECRET", fixtures::jwt_secret()),
         ("BOOTSTRAP_ADMIN_IDS", fixtures::ADMIN.id.to_owned()),
         ("STAFF_CACHE_SECONDS", "0".to_owned()),
+        // Assignments go out at once unless a test gathers them.
+        ("ASSIGNMENT_BATCH_SECS", "0".to_owned()),
         // Tests run side by side: no two may take the default admin ports.
         ("COMMAND_ADMIN_ADDR", "127.0.0.1:0".into()),
         ("PROJECTION_ADMIN_ADDR", "127.0.0.1:0".into()),
@@ -408,8 +410,10 @@ pub fn projection_settings(
         relay_outbox: true,
         receipts: true,
         receipts_consumer: "projection-receipts".into(),
-        // Digests are written by a test that sets the time; not on the wall clock.
+        // Digests are written by a test that sets the time; not on the wall clock. Assignments
+        // go out at once unless a test gathers them.
         daily_digest_at: None,
+        assignment_batch: std::time::Duration::ZERO,
         export_max_concurrent: 4,
         export_write_timeout: std::time::Duration::from_secs(30),
         verify_max_behind: 1000,

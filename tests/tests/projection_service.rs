@@ -752,6 +752,8 @@ async fn the_outbox_relay_publishes_each_notification_exactly_once() {
         jetstream: js.clone(),
         notify: projection_settings(&s.log.config, &s.db).notify,
         metrics: None,
+        assignment_batch: std::time::Duration::ZERO,
+        clock: std::sync::Arc::new(chrono::Utc::now),
     };
     let mut republished = 0;
     loop {

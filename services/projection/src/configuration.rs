@@ -56,6 +56,10 @@ pub struct Settings {
     /// `RECEIPTS_CONSUMER`, default `projection-receipts`: the durable consumer of receipts
     /// on NOTIFY, shared by the instances that record them.
     pub receipts_consumer: String,
+    /// `ASSIGNMENT_BATCH_SECS`, default 120: an assignment's notification waits this long
+    /// and goes out with every other assignment to the same person meanwhile, as one
+    /// message; 0 sends each at once.
+    pub assignment_batch: Duration,
     /// `DAILY_DIGEST_AT`, default `08:00` (Malaysian time): when, on each working day, every
     /// PIC with open complaints is sent the list; `off` for none. Written by the instances
     /// that relay the outbox.
@@ -152,6 +156,7 @@ impl Settings {
             relay_outbox: env.parse("OUTBOX_RELAY", true)?,
             receipts: env.parse("RECEIPTS", projector)?,
             receipts_consumer,
+            assignment_batch: Duration::from_secs(env.parse("ASSIGNMENT_BATCH_SECS", 120)?),
             daily_digest_at: daily_digest_at(env)?,
             export_max_concurrent: positive(env, "EXPORT_MAX_CONCURRENT", 4)?,
             export_write_timeout: Duration::from_secs(positive(env, "EXPORT_WRITE_TIMEOUT_SECS", 30)?),

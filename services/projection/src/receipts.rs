@@ -297,7 +297,7 @@ pub async fn record_batch(pool: &PgPool, receipts: &[Receipt]) -> Result<Recorde
                delivered_at = CASE WHEN u.state = 'sent' THEN u.at END, receipt_at = u.at \
              FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::text[], $7::timestamptz[]) \
                AS u (id, state, attempts, cycle, reason, provider_message_id, at) \
-             WHERE o.id = u.id",
+             WHERE u.id IN (o.id, o.merged_into)",
             &ids,
             &states,
             &attempts,

@@ -10,8 +10,12 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::batching::{PendingRow, gather};
 use crate::metrics::ProjectionMetrics;
-use ehelpdesk_shared::notification::{Channel, NotificationMessage, NotifyConfig, Template};
+use ehelpdesk_shared::notification::{Channel, NotifyConfig, Template};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -19,6 +23,55 @@ pub struct Relay {
     pub jetstream: async_nats::jetstream::Context,
     pub notify: NotifyConfig,
     pub metrics: Option<Arc<ProjectionMetrics>>,
+    /// `ASSIGNMENT_BATCH_SECS`: how long an assignment waits for others to the same person.
+    pub assignment_batch: Duration,
+    /// Now, injected (tests set it).
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+/// A row as read, typed: a template name this build does not know (written by a newer one)
+/// goes out as a notice, whose one parameter is the subject, rather than not at all.
+#[allow(clippy::too_many_arguments)]
+fn pending_row(
+    id: Uuid,
+    sequence: i64,
+    complaint_id: Uuid,
+    complaint_number: String,
+    event_type: String,
+    template: String,
+    params: Vec<String>,
+    recipient_id: String,
+    recipient_role: String,
+    channel: String,
+    address: String,
+    subject: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    traceparent: Option<String>,
+) -> Result<PendingRow, sqlx::Error> {
+    let channel: Channel =
+        channel.parse().map_err(|_| sqlx::Error::Decode(format!("outbox row {id}: channel `{channel}`").into()))?;
+    let (template, params) = match template.parse::<Template>() {
+        Ok(template) => (template, params),
+        Err(_) => (Template::Notice, vec![subject.clone()]),
+    };
+    Ok(PendingRow {
+        id,
+        sequence,
+        complaint_id,
+        complaint_number,
+        event_type,
+        template,
+        params,
+        recipient_id,
+        recipient_role,
+        channel,
+        address,
+        subject,
+        body,
+        created_at,
+        traceparent,
+    })
 }
 
 const BATCH: i64 = 200;
@@ -67,51 +120,22 @@ impl Relay {
             .await
     }
 
-    /// One round: lock a batch of unsent rows, publish them, await every ack, stamp them.
+    /// One round: lock a batch of unsent rows due now (an assignment waits out the batch
+    /// window, then brings every other waiting assignment to its person along), publish them,
+    /// await every ack, stamp them.
     pub async fn publish_pending(&self) -> Result<usize, String> {
         let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
-        let rows = sqlx::query!(
-            "SELECT id, complaint_id, complaint_number, event_type, template, params, recipient_id, recipient_role, \
-               channel, address, subject, body, created_at, traceparent FROM notification_outbox \
-             WHERE published_at IS NULL ORDER BY sequence, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            BATCH,
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| e.to_string())?;
+        let rows = self.due_rows(&mut tx).await.map_err(|e| e.to_string())?;
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut acks = Vec::with_capacity(rows.len());
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in rows {
-            let channel: Channel =
-                row.channel.parse().map_err(|_| format!("outbox row {}: channel `{}`", row.id, row.channel))?;
-            // A name this build does not know was written by a newer one: it goes out as a
-            // notice, whose one parameter is the subject, rather than not at all.
-            let (template, params) = match row.template.parse::<Template>() {
-                Ok(template) => (template, row.params),
-                Err(_) => (Template::Notice, vec![row.subject.clone()]),
-            };
-            let message = NotificationMessage {
-                id: row.id,
-                complaint_id: row.complaint_id,
-                complaint_number: row.complaint_number,
-                event_type: row.event_type,
-                template,
-                params,
-                recipient_id: row.recipient_id,
-                recipient_role: row.recipient_role,
-                channel,
-                address: row.address,
-                subject: row.subject,
-                body: row.body,
-                created_at: row.created_at,
-                cycle: 0,
-            };
-            let traceparent = row.traceparent;
+        let outgoing = gather(rows, !self.assignment_batch.is_zero());
+        let mut acks = Vec::with_capacity(outgoing.len());
+        let (mut ids, mut merged, mut leads) = (vec![], vec![], vec![]);
+        for out in outgoing {
+            let message = &out.message;
             let span = tracing::info_span!("publish_notification", id = %message.id, channel = %message.channel);
-            ehelpdesk_shared::telemetry::continue_trace(&span, traceparent.as_deref());
+            ehelpdesk_shared::telemetry::continue_trace(&span, out.traceparent.as_deref());
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", message.message_id().as_str());
             // Workers behind NOTIFY continue the same trace.
@@ -119,7 +143,7 @@ impl Relay {
                 headers.insert("traceparent", traceparent.as_str());
             }
             let subject = self.notify.deliver_subject(message.channel);
-            let payload = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
+            let payload = serde_json::to_vec(message).map_err(|e| e.to_string())?;
             let ack = self
                 .jetstream
                 .publish_with_headers(subject, headers, payload.into())
@@ -127,19 +151,114 @@ impl Relay {
                 .await
                 .map_err(|e| e.to_string())?;
             acks.push(ack);
-            ids.push(message.id);
+            for row in out.rows.iter().skip(1) {
+                merged.push(*row);
+                leads.push(message.id);
+            }
+            ids.extend(out.rows);
         }
         for ack in acks {
             ack.await.map_err(|e| e.to_string())?;
         }
-        sqlx::query!("UPDATE notification_outbox SET published_at = now() WHERE id = ANY($1)", &ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| e.to_string())?;
+        sqlx::query!(
+            "UPDATE notification_outbox o SET published_at = now(), merged_into = m.lead \
+             FROM UNNEST($1::uuid[]) AS p (id) LEFT JOIN UNNEST($2::uuid[], $3::uuid[]) AS m (id, lead) ON m.id = p.id \
+             WHERE o.id = p.id",
+            &ids,
+            &merged,
+            &leads,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         if let Some(metrics) = &self.metrics {
             metrics.outbox_published.inc_by(ids.len() as u64);
         }
         Ok(ids.len())
+    }
+
+    /// The unsent rows due now, locked, in outbox order: every row but an assignment younger
+    /// than the batch window, and with each due assignment every other one waiting for the
+    /// same person and channel, however young.
+    async fn due_rows(&self, tx: &mut sqlx::PgConnection) -> Result<Vec<PendingRow>, sqlx::Error> {
+        let assignment = Template::AduanDitugaskan.name();
+        let window = chrono::Duration::from_std(self.assignment_batch).unwrap_or(chrono::Duration::MAX);
+        let due_before = (self.clock)() - window;
+        let mut rows = sqlx::query!(
+            "SELECT id, sequence, complaint_id, complaint_number, event_type, template, params, recipient_id, \
+               recipient_role, channel, address, subject, body, created_at, traceparent FROM notification_outbox \
+             WHERE published_at IS NULL AND (template <> $2 OR created_at <= $3) \
+             ORDER BY sequence, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            BATCH,
+            assignment,
+            due_before,
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| {
+            pending_row(
+                r.id,
+                r.sequence,
+                r.complaint_id,
+                r.complaint_number,
+                r.event_type,
+                r.template,
+                r.params,
+                r.recipient_id,
+                r.recipient_role,
+                r.channel,
+                r.address,
+                r.subject,
+                r.body,
+                r.created_at,
+                r.traceparent,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+        let (people, channels): (Vec<String>, Vec<String>) = rows
+            .iter()
+            .filter(|r| r.template == Template::AduanDitugaskan)
+            .map(|r| (r.recipient_id.clone(), r.channel.as_str().to_owned()))
+            .unzip();
+        if self.assignment_batch.is_zero() || people.is_empty() {
+            return Ok(rows);
+        }
+        let taken: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let companions = sqlx::query!(
+            "SELECT id, sequence, complaint_id, complaint_number, event_type, template, params, recipient_id, \
+               recipient_role, channel, address, subject, body, created_at, traceparent FROM notification_outbox \
+             WHERE published_at IS NULL AND template = $1 AND NOT (id = ANY($2)) \
+               AND (recipient_id, channel) IN (SELECT * FROM UNNEST($3::text[], $4::text[])) \
+             ORDER BY sequence, id FOR UPDATE SKIP LOCKED",
+            assignment,
+            &taken,
+            &people,
+            &channels,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in companions {
+            rows.push(pending_row(
+                r.id,
+                r.sequence,
+                r.complaint_id,
+                r.complaint_number,
+                r.event_type,
+                r.template,
+                r.params,
+                r.recipient_id,
+                r.recipient_role,
+                r.channel,
+                r.address,
+                r.subject,
+                r.body,
+                r.created_at,
+                r.traceparent,
+            )?);
+        }
+        rows.sort_by_key(|r| (r.sequence, r.id));
+        Ok(rows)
     }
 }

@@ -81,6 +81,8 @@ impl Application {
             jetstream: jetstream.clone(),
             notify: settings.notify.clone(),
             metrics: Some(metrics.clone()),
+            assignment_batch: settings.assignment_batch,
+            clock: Arc::new(chrono::Utc::now),
         });
         let receipts = settings.receipts.then(|| ReceiptRecorder {
             pool: pool.clone(),

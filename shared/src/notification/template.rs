@@ -25,6 +25,9 @@ pub enum Template {
     AduanDiterima,
     /// A complaint is handed to a PIC: number, title, category, PTJ.
     AduanDitugaskan,
+    /// Several complaints handed to one PIC within a few minutes, in one message: how many,
+    /// their numbers.
+    AduanDitugaskanBerkumpulan,
     /// The PIC replied, the complaint stays with them: number.
     MaklumBalasBaharu,
     /// The PIC asks the complainant for more: number.
@@ -60,7 +63,12 @@ impl Template {
         use Template::*;
         match self {
             AduanDitugaskan => 4,
-            AduanDiterima | AduanDirujuk | DalamTindakanVendor | AduanDitutup | RingkasanHarian => 2,
+            AduanDiterima
+            | AduanDirujuk
+            | DalamTindakanVendor
+            | AduanDitutup
+            | RingkasanHarian
+            | AduanDitugaskanBerkumpulan => 2,
             MaklumBalasBaharu | MohonMaklumBalas | MohonTutupAduan | PengaduMembalas | AduanDibukaSemula | Notice => 1,
         }
     }
