@@ -1,5 +1,6 @@
 //! W3C trace context crosses NATS: one command's trace id is on the projection's span for
-//! its event and on the relay's spans for its notifications. In this process with an
+//! its event, on the relay's spans for its notifications, and on the notifier's deliveries of
+//! them. In this process with an
 //! in-memory span exporter, and as the built binaries exporting over OTLP/HTTP to a receiver
 //! the test runs (those need `cargo build --bins` first).
 
@@ -188,6 +189,17 @@ async fn both_services_export_one_commands_trace_over_otlp_http() {
     command.wait_ready().await;
     let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
     projection.wait_ready().await;
+    // The notifier writes files: the trace, not the delivery, is what this test is about.
+    let mail = std::env::temp_dir().join(format!("ehelpdesk-trace-{}", uuid::Uuid::new_v4().simple()));
+    let mut notifier_env = env.clone();
+    notifier_env.extend([
+        ("NOTIFIER_ADMIN_ADDR", "127.0.0.1:0".into()),
+        ("MAIL_DIR", mail.join("mail").display().to_string()),
+        ("WHATSAPP_DIR", mail.join("whatsapp").display().to_string()),
+        ("WHATSAPP_QUIET_HOURS", "off".into()),
+    ]);
+    let mut notifier = Service::start("ehelpdesk-notifier", &notifier_env, "NOTIFIER_ADDR");
+    notifier.wait_ready().await;
 
     let http = reqwest::Client::new();
     let filing = COMPLAINANT.headers(http.post(format!("{}/v1/complaints", command.url)));
@@ -197,7 +209,16 @@ async fn both_services_export_one_commands_trace_over_otlp_http() {
     let query = ADMIN.headers(http.get(format!("{}/v1/complaints?min_seq={seq}", projection.url)));
     Reply::from(query.send().await.expect("query sent")).await.assert_ok(200);
 
+    // The acknowledgement, delivered by the notifier (as a file here).
+    for _ in 0..100 {
+        if std::fs::read_dir(mail.join("mail")).is_ok_and(|d| d.count() > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // SIGTERM makes each service flush the spans it still holds before it exits.
+    assert!(notifier.terminate().await.success(), "graceful shutdown");
+    let _ = std::fs::remove_dir_all(&mail);
     assert!(projection.terminate().await.success(), "graceful shutdown");
     assert!(command.terminate().await.success(), "graceful shutdown");
 
@@ -216,6 +237,15 @@ async fn both_services_export_one_commands_trace_over_otlp_http() {
     assert!(found.1, "no ehelpdesk-projection apply_event span in trace {trace:02x?}; received {summary:?}");
     let apply = spans.iter().find(|s| s.service == "ehelpdesk-projection" && s.trace_id == trace).unwrap();
     assert_eq!(apply.attribute("event_type"), Some("ComplaintLogged"));
+    // The relay's publish carries the trace on to NOTIFY, and the notifier continues it.
+    let delivered = spans
+        .iter()
+        .filter(|s| s.service == "ehelpdesk-notifier" && s.name == "deliver_notification" && s.trace_id == trace)
+        .count();
+    assert_eq!(
+        delivered, 2,
+        "the acknowledgement by e-mail and WhatsApp, in the command's trace; received {summary:?}"
+    );
 }
 
 #[tokio::test]
