@@ -5,6 +5,7 @@
 //! Needs the release binaries (`make bench` builds them), NATS and PostgreSQL. Every phase
 //! uses a stream and database of its own, removed afterwards.
 
+mod notify;
 mod phases;
 mod report;
 
@@ -25,6 +26,10 @@ pub struct Sizes {
     pub query_complaints: usize,
     pub query_readers: usize,
     pub query_duration: Duration,
+    /// Notifications published at once for the notifier's delivery rate.
+    pub notify_messages: usize,
+    /// Complaints each virtual user files while e-mails are timed.
+    pub notify_filings_per_user: usize,
 }
 
 impl Sizes {
@@ -39,6 +44,8 @@ impl Sizes {
             query_complaints: 1_000_000,
             query_readers: 16,
             query_duration: Duration::from_secs(5),
+            notify_messages: 5_000,
+            notify_filings_per_user: 10,
         }
     }
 
@@ -53,6 +60,8 @@ impl Sizes {
             query_complaints: 20_000,
             query_readers: 16,
             query_duration: Duration::from_secs(1),
+            notify_messages: 500,
+            notify_filings_per_user: 2,
         }
     }
 }

@@ -31,7 +31,7 @@ fn binary(name: &str) -> Result<PathBuf, BenchError> {
 }
 
 /// p50, p99, p99.9 in milliseconds.
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
+pub(crate) fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
     if samples.is_empty() {
         return (0.0, 0.0, 0.0);
     }
@@ -134,15 +134,15 @@ impl CpuUse {
     }
 }
 
-struct Service {
+pub(crate) struct Service {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// The admin address's URL (`/metrics`).
     admin_url: String,
 }
 
 impl Service {
-    async fn start(name: &str, addr_var: &str, env: &[(&str, String)]) -> Result<Self, BenchError> {
+    pub(crate) async fn start(name: &str, addr_var: &str, env: &[(&str, String)]) -> Result<Self, BenchError> {
         let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
         let (port, admin_port) = (free_port()?, free_port()?);
         let child = Command::new(binary(name)?)
@@ -177,16 +177,16 @@ impl Drop for Service {
     }
 }
 
-fn token(id: &str, role: Role) -> String {
+pub(crate) fn token(id: &str, role: Role) -> String {
     let mut claims = claims_for(&auth_config(), id, id, &[role], Duration::from_secs(7200));
     // A complainant files under the portal's profile of them.
     claims.profile = ehelpdesk_tests::fixtures::COMPLAINANT.profile();
     mint_hs256(&jwt_secret(), &claims).unwrap_or_default()
 }
 
-/// Runs every phase, or those named in `BENCH_ONLY` (raw, commands, catchup, queries).
+/// Runs every phase, or those named in `BENCH_ONLY` (raw, commands, catchup, queries, notify).
 pub async fn run_all(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
-    const PHASES: [&str; 4] = ["raw", "commands", "catchup", "queries"];
+    const PHASES: [&str; 5] = ["raw", "commands", "catchup", "queries", "notify"];
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     if let Some(unknown) = only.split(',').map(str::trim).find(|p| !p.is_empty() && !PHASES.contains(p)) {
         return Err(format!("BENCH_ONLY: `{unknown}` is not a phase ({})", PHASES.join(", ")).into());
@@ -195,7 +195,7 @@ pub async fn run_all(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
     let mut rows = vec![];
     let mut raw = None;
     if wanted("raw") {
-        eprintln!("1/5 raw JetStream appends with OCC");
+        eprintln!("1/6 raw JetStream appends with OCC");
         let rate = raw_appends(sizes).await?;
         rows.push(Row {
             figure: "1. raw JetStream appends (OCC, 64 writers, 5 events/subject)".into(),
@@ -205,16 +205,20 @@ pub async fn run_all(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
         raw = Some(rate);
     }
     if wanted("commands") {
-        eprintln!("2-3/5 commands over HTTP and projection lag");
+        eprintln!("2-3/6 commands over HTTP and projection lag");
         rows.extend(commands_and_lag(sizes, raw).await?);
     }
     if wanted("catchup") {
-        eprintln!("4/5 catch-up");
+        eprintln!("4/6 catch-up");
         rows.extend(catch_up(sizes).await?);
     }
     if wanted("queries") {
-        eprintln!("5/5 queries");
+        eprintln!("5/6 queries");
         rows.extend(queries(sizes).await?);
+    }
+    if wanted("notify") {
+        eprintln!("6/6 notifications");
+        rows.extend(crate::notify::notifications(sizes).await?);
     }
     Ok(rows)
 }
