@@ -360,6 +360,7 @@ mod tests {
             roles: BTreeSet::from([Role::Pic]),
             categories: BTreeSet::new(),
             active,
+            notification_preferences: Default::default(),
             registered_at: at,
             updated_at: at,
         }
