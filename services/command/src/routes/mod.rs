@@ -78,6 +78,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(register_staff))
         .routes(routes!(get_staff, update_staff))
         .routes(routes!(deactivate_staff))
+        .routes(routes!(set_notification_preferences))
 }
 
 /// The OpenAPI document served at `/openapi.json`.
