@@ -1,12 +1,13 @@
-//! The staff directory aggregate: who exists, how to reach them, which roles they hold and
-//! which categories a PIC covers. One aggregate per member of staff.
+//! The staff directory aggregate: who exists, how to reach them (and on which channels they
+//! want to be told), which roles they hold and which categories a PIC covers. One aggregate
+//! per member of staff.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::actor::Role;
+use crate::actor::{Actor, Role};
 use crate::aggregate::{Aggregate, Context, DecodeError, DomainEvent, Recorded, ReplayError};
 use crate::category::CategoryCode;
 use crate::error::DomainError;
@@ -26,8 +27,32 @@ pub struct StaffMember {
     pub roles: BTreeSet<Role>,
     pub categories: BTreeSet<CategoryCode>,
     pub active: bool,
+    /// How they want to be told (issue 15, "No floods").
+    pub notification_preferences: NotificationPreferences,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The channels a member of staff wants notifications on. Both are on until they say
+/// otherwise, which is also how everyone registered before the choice existed reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotificationPreferences {
+    pub email: bool,
+    pub whatsapp: bool,
+}
+
+impl Default for NotificationPreferences {
+    fn default() -> Self {
+        Self { email: true, whatsapp: true }
+    }
+}
+
+impl NotificationPreferences {
+    /// Both channels off: they hear of nothing but assignments, which still come by e-mail
+    /// (nobody may miss a complaint handed to them), so the admins are warned.
+    pub fn all_off(self) -> bool {
+        !self.email && !self.whatsapp
+    }
 }
 
 impl StaffMember {
@@ -64,10 +89,25 @@ pub struct StaffDeactivated {
     pub reason: Text,
 }
 
+/// The channels a member of staff wants to be told on, as a whole (not a change): the event
+/// reads on its own in an audit history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationPreferencesChanged {
+    pub email: bool,
+    pub whatsapp: bool,
+}
+
+impl From<NotificationPreferencesChanged> for NotificationPreferences {
+    fn from(e: NotificationPreferencesChanged) -> Self {
+        NotificationPreferences { email: e.email, whatsapp: e.whatsapp }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
 pub enum StaffEvent {
     StaffRegistered(StaffRegistered),
     StaffUpdated(StaffUpdated),
+    NotificationPreferencesChanged(NotificationPreferencesChanged),
     StaffDeactivated(StaffDeactivated),
 }
 
@@ -99,6 +139,7 @@ impl DomainEvent for StaffEvent {
 pub enum StaffCommand {
     Register(Box<StaffRegistered>),
     Update(Box<StaffUpdated>),
+    SetNotificationPreferences(NotificationPreferences),
     Deactivate { reason: Text },
 }
 
@@ -107,8 +148,31 @@ impl StaffCommand {
         match self {
             StaffCommand::Register(_) => "register_staff",
             StaffCommand::Update(_) => "update_staff",
+            StaffCommand::SetNotificationPreferences(_) => "set_notification_preferences",
             StaffCommand::Deactivate { .. } => "deactivate_staff",
         }
+    }
+}
+
+/// Who may give `command` on the member of staff `target` (`None`: nobody registered under
+/// that id). Admins manage the whole directory; anyone else acting in a staff role may
+/// choose only how they themselves are told. Complainants need no directory entry, so
+/// they have no preferences in it to change, whatever their id.
+fn authorise(actor: &Actor, target: Option<&StaffMember>, command: &StaffCommand) -> Result<(), DomainError> {
+    if actor.is(Role::Admin) {
+        return Ok(());
+    }
+    match command {
+        StaffCommand::SetNotificationPreferences(_)
+            if actor.role != Role::Complainant && target.is_some_and(|t| t.id == actor.id) =>
+        {
+            Ok(())
+        }
+        StaffCommand::SetNotificationPreferences(_) => Err(DomainError::RoleNotAllowed {
+            role: actor.role.as_str(),
+            action: "change another member of staff's notification preferences",
+        }),
+        _ => Err(DomainError::RoleNotAllowed { role: actor.role.as_str(), action: "manage the staff directory" }),
     }
 }
 
@@ -137,6 +201,7 @@ impl Aggregate for StaffMember {
                 roles: e.roles.clone(),
                 categories: e.categories.clone(),
                 active: true,
+                notification_preferences: NotificationPreferences::default(),
                 registered_at: at,
                 updated_at: at,
             }),
@@ -168,6 +233,11 @@ impl Aggregate for StaffMember {
                 s.updated_at = at;
                 Ok(s)
             }
+            (Some(mut s), StaffEvent::NotificationPreferencesChanged(p)) => {
+                s.notification_preferences = (*p).into();
+                s.updated_at = at;
+                Ok(s)
+            }
             (Some(mut s), StaffEvent::StaffDeactivated(_)) => {
                 s.active = false;
                 s.updated_at = at;
@@ -180,17 +250,13 @@ impl Aggregate for StaffMember {
         Ok(match event {
             StaffEvent::StaffRegistered(e) => StaffCommand::Register(Box::new(e.clone())),
             StaffEvent::StaffUpdated(e) => StaffCommand::Update(Box::new(e.clone())),
+            StaffEvent::NotificationPreferencesChanged(e) => StaffCommand::SetNotificationPreferences((*e).into()),
             StaffEvent::StaffDeactivated(e) => StaffCommand::Deactivate { reason: e.reason.clone() },
         })
     }
 
     fn decide(state: Option<&Self>, command: &StaffCommand, ctx: &Context<'_>) -> Result<StaffEvent, DomainError> {
-        if !ctx.actor.is(Role::Admin) {
-            return Err(DomainError::RoleNotAllowed {
-                role: ctx.actor.role.as_str(),
-                action: "manage the staff directory",
-            });
-        }
+        authorise(ctx.actor, state, command)?;
         let event = match (state, command) {
             (None, StaffCommand::Register(r)) => StaffEvent::StaffRegistered((**r).clone()),
             (Some(s), StaffCommand::Register(_)) => return Err(DomainError::StaffExists(s.id.to_string())),
@@ -210,6 +276,16 @@ impl Aggregate for StaffMember {
                     return Err(DomainError::NothingToUpdate);
                 }
                 StaffEvent::StaffUpdated(changed)
+            }
+            (Some(s), StaffCommand::SetNotificationPreferences(p)) => {
+                // As an update that changes nothing: the log records only real changes.
+                if *p == s.notification_preferences {
+                    return Err(DomainError::NothingToUpdate);
+                }
+                StaffEvent::NotificationPreferencesChanged(NotificationPreferencesChanged {
+                    email: p.email,
+                    whatsapp: p.whatsapp,
+                })
             }
             (Some(_), StaffCommand::Deactivate { reason }) => {
                 StaffEvent::StaffDeactivated(StaffDeactivated { reason: reason.clone() })
@@ -297,6 +373,70 @@ mod tests {
         assert_eq!(err.code(), "staff_inactive");
     }
 
+    fn acting(id: &str, role: Role) -> Actor {
+        Actor::new(StaffId::parse("id", id).unwrap(), role, id)
+    }
+
+    fn prefs(email: bool, whatsapp: bool) -> StaffCommand {
+        StaffCommand::SetNotificationPreferences(NotificationPreferences { email, whatsapp })
+    }
+
+    #[test]
+    fn preferences_start_on_and_only_real_changes_are_recorded() {
+        let member = fold(&run(None, StaffCommand::Register(Box::new(registration())), &admin()).unwrap());
+        assert_eq!(member.notification_preferences, NotificationPreferences { email: true, whatsapp: true });
+        let unchanged = run(Some(&member), prefs(true, true), &admin()).unwrap_err();
+        assert_eq!(unchanged.code(), "nothing_to_update", "as an update that changes nothing");
+
+        let off = run(Some(&member), prefs(false, false), &admin()).unwrap();
+        assert_eq!(
+            off,
+            [StaffEvent::NotificationPreferencesChanged(NotificationPreferencesChanged {
+                email: false,
+                whatsapp: false
+            })]
+        );
+        let mut events = run(None, StaffCommand::Register(Box::new(registration())), &admin()).unwrap();
+        events.extend(off);
+        let quiet = fold(&events);
+        assert!(quiet.notification_preferences.all_off());
+        assert_eq!(StaffMember::command_of(&events[1]).unwrap(), prefs(false, false), "the event says its command");
+    }
+
+    #[test]
+    fn staff_choose_their_own_preferences_and_admins_anyone_s() {
+        let member = fold(&run(None, StaffCommand::Register(Box::new(registration())), &admin()).unwrap());
+        // The member of staff themselves, in whichever staff role they act.
+        for role in [Role::Pic, Role::Implementor, Role::Auditor, Role::Admin] {
+            assert!(run(Some(&member), prefs(true, false), &acting("pic-aminah", role)).is_ok(), "{role}");
+        }
+        assert!(run(Some(&member), prefs(true, false), &admin()).is_ok(), "an admin, for anyone");
+        // Someone else's: refused, whoever asks (and whether or not the id is registered).
+        for role in [Role::Pic, Role::Implementor, Role::Auditor, Role::Complainant] {
+            let err = run(Some(&member), prefs(true, false), &acting("pic-bakar", role)).unwrap_err();
+            assert_eq!(err.code(), "role_not_allowed", "{role}");
+            let err = run(None, prefs(true, false), &acting("pic-bakar", role)).unwrap_err();
+            assert_eq!(err.code(), "role_not_allowed", "{role}");
+        }
+        // A complainant has no preferences in the directory, even under a staff member's id.
+        let err = run(Some(&member), prefs(true, false), &acting("pic-aminah", Role::Complainant)).unwrap_err();
+        assert_eq!(err.code(), "role_not_allowed");
+        // Choosing how one is told is not managing the directory.
+        let update =
+            StaffCommand::Update(Box::new(StaffUpdated { ptj: Some(registration().name), ..Default::default() }));
+        assert_eq!(
+            run(Some(&member), update, &acting("pic-aminah", Role::Pic)).unwrap_err().code(),
+            "role_not_allowed"
+        );
+        // A deactivated member's preferences stay as they were.
+        let mut events = run(None, StaffCommand::Register(Box::new(registration())), &admin()).unwrap();
+        let reason = Text::parse("reason", "Bersara", 1, 100).unwrap();
+        events.extend(run(Some(&member), StaffCommand::Deactivate { reason }, &admin()).unwrap());
+        let gone = fold(&events);
+        assert_eq!(run(Some(&gone), prefs(false, true), &admin()).unwrap_err().code(), "staff_inactive");
+        assert_eq!(run(None, prefs(false, true), &admin()).unwrap_err().code(), "staff_not_found");
+    }
+
     #[test]
     fn commands_on_unknown_staff_are_not_found() {
         let reason = Text::parse("reason", "Bersara", 1, 100).unwrap();
@@ -311,6 +451,7 @@ mod tests {
                 roles: Some([Role::Pic, Role::Admin].into()),
                 ..Default::default()
             }),
+            StaffEvent::NotificationPreferencesChanged(NotificationPreferencesChanged { email: true, whatsapp: false }),
             StaffEvent::StaffDeactivated(StaffDeactivated { reason: Text::parse("r", "Bersara", 1, 10).unwrap() }),
         ] {
             let decoded = StaffEvent::decode(event.event_type(), 1, event.to_data()).unwrap();

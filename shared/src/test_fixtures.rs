@@ -23,7 +23,8 @@ pub const COMPLAINT_LIFE: &[&str] = &[
 ];
 
 /// One event of every staff type.
-pub const STAFF_LIFE: &[&str] = &["StaffRegistered.v1", "StaffUpdated.v1", "StaffDeactivated.v1"];
+pub const STAFF_LIFE: &[&str] =
+    &["StaffRegistered.v1", "StaffUpdated.v1", "NotificationPreferencesChanged.v1", "StaffDeactivated.v1"];
 
 /// The stored bytes of the event fixture `name` (`shared/tests/fixtures/events/<name>.json`).
 pub fn fixture(name: &str) -> Vec<u8> {

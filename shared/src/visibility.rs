@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::actor::{Actor, Role};
 use crate::category::CategoryCode;
 use crate::complaint::{Channel, ClosedBy, Complaint, Satisfaction, StaffRef, Status, Vendor};
-use crate::staff::StaffMember;
+use crate::staff::{NotificationPreferences, StaffMember};
 use crate::validation::Text;
 
 /// How a caller stands to one complaint.
@@ -143,8 +143,24 @@ pub struct StaffMemberView {
     pub roles: BTreeSet<Role>,
     pub categories: BTreeSet<String>,
     pub active: bool,
+    pub notification_preferences: NotificationPreferencesView,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The channels a member of staff is told on. With both off they still get assignments by
+/// e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = NotificationPreferences)]
+pub struct NotificationPreferencesView {
+    pub email: bool,
+    pub whatsapp: bool,
+}
+
+impl From<NotificationPreferences> for NotificationPreferencesView {
+    fn from(p: NotificationPreferences) -> Self {
+        Self { email: p.email, whatsapp: p.whatsapp }
+    }
 }
 
 impl From<&StaffMember> for StaffMemberView {
@@ -159,6 +175,7 @@ impl From<&StaffMember> for StaffMemberView {
             roles: s.roles.clone(),
             categories: s.categories.iter().map(|c| c.as_str().to_owned()).collect(),
             active: s.active,
+            notification_preferences: s.notification_preferences.into(),
             registered_at: s.registered_at,
             updated_at: s.updated_at,
         }

@@ -91,3 +91,24 @@ fn an_event_today_s_validators_would_refuse_still_decodes_as_written() {
     let again = ehelpdesk_shared::envelope::decode::<ehelpdesk_shared::complaint::Complaint>(&again).unwrap();
     assert_eq!(again.recorded, decoded.recorded);
 }
+
+/// Staff registered before notification preferences existed hear on both channels when their
+/// events are replayed: the old log holds no choice, and no choice means both on.
+#[test]
+fn staff_from_before_preferences_existed_replay_with_both_channels_on() {
+    use ehelpdesk_shared::aggregate::Aggregate;
+    use ehelpdesk_shared::staff::NotificationPreferences;
+    let decoded: Vec<_> = ["StaffRegistered.v1", "StaffUpdated.v1"]
+        .iter()
+        .map(|name| decode::<StaffMember>(&ehelpdesk_shared::test_fixtures::fixture(name)).unwrap())
+        .collect();
+    let events: Vec<_> = decoded.iter().map(|d| d.recorded.clone()).collect();
+    let member = StaffMember::fold(&decoded[0].id, &events).unwrap().unwrap();
+    assert_eq!(member.notification_preferences, NotificationPreferences { email: true, whatsapp: true });
+
+    let changed = decode::<StaffMember>(&ehelpdesk_shared::test_fixtures::fixture("NotificationPreferencesChanged.v1"));
+    let mut events = events;
+    events.push(changed.unwrap().recorded);
+    let member = StaffMember::fold(&decoded[0].id, &events).unwrap().unwrap();
+    assert_eq!(member.notification_preferences, NotificationPreferences { email: true, whatsapp: false });
+}

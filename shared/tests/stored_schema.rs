@@ -95,3 +95,23 @@ fn a_state_stored_without_newer_fields_reads_back() {
     none_pending.replies_since_answer = 0;
     assert!(!serde_json::to_value(none_pending).unwrap().as_object().unwrap().contains_key("replies_since_answer"));
 }
+
+/// A staff row stored before notification preferences existed has no such key and reads as
+/// both channels on; one with both on writes none, so old and rebuilt rows are the same.
+#[test]
+fn a_staff_state_stored_without_preferences_reads_back_with_both_on() {
+    use ehelpdesk_shared::staff::NotificationPreferences;
+    let member = ehelpdesk_shared::test_fixtures::staff_member();
+    assert_eq!(member.notification_preferences, NotificationPreferences::default());
+    let stored = serde_json::to_value(StoredStaffMember::from(&member)).unwrap();
+    assert!(!stored.as_object().unwrap().contains_key("notification_preferences"), "{stored}");
+    let back: StoredStaffMember = serde_json::from_value(stored).unwrap();
+    assert_eq!(StaffMember::from(back), member);
+
+    let mut quiet = member.clone();
+    quiet.notification_preferences = NotificationPreferences { email: false, whatsapp: false };
+    let stored = serde_json::to_value(StoredStaffMember::from(&quiet)).unwrap();
+    assert_eq!(stored["notification_preferences"], serde_json::json!({"email": false, "whatsapp": false}));
+    let back: StoredStaffMember = serde_json::from_value(stored).unwrap();
+    assert_eq!(StaffMember::from(back), quiet);
+}

@@ -73,6 +73,14 @@ fn rows() -> Vec<Row> {
         r("POST /v1/staff", State::Logged, [F, F, F, F, F, F, Ok(201), F]),
         r("PATCH /v1/staff/{id}", State::Logged, admin_only),
         r("POST /v1/staff/{id}/deactivation", State::Logged, admin_only),
+        // How one is told: an admin for anyone, every member of staff for themselves
+        // (`{self}` is the caller's own id; complainants have no directory entry to change).
+        r("PUT /v1/staff/{id}/notification-preferences", State::Logged, admin_only),
+        r(
+            "PUT /v1/staff/{self}/notification-preferences",
+            State::Logged,
+            [F, F, Ok(200), Ok(200), Ok(200), Ok(200), Ok(200), Ok(200)],
+        ),
         r("GET /v1/staff/{id}", State::Logged, readers),
         r("GET /v1/categories", State::Logged, [Ok(200); 8]),
         r("GET /v1/inbox?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
@@ -184,7 +192,8 @@ impl World {
         let (id, seq) = self.complaint(row.state).await;
         let unique = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
         let (method, path) = row.endpoint.split_once(' ').unwrap();
-        let path = path.split(' ').next().unwrap().replace("{id}", &id).replace("{pic}", PIC.id);
+        let path =
+            path.split(' ').next().unwrap().replace("{id}", &id).replace("{pic}", PIC.id).replace("{self}", who.id);
         let body = match row.endpoint {
             "POST /v1/complaints" if who.role == "admin" => complaint_for(&COMPLAINANT, "AC", "Aduan matriks"),
             // Another complainant naming the owner in the body.
@@ -204,6 +213,8 @@ impl World {
             }
             "PATCH /v1/staff/{id}" => json!({"phone": format!("013-{}", 1_000_000 + seq % 8_000_000)}),
             "POST /v1/staff/{id}/deactivation" => json!({"reason": "Bertukar"}),
+            // A change from the default (both on), or it would be refused as changing nothing.
+            e if e.ends_with("/notification-preferences") => json!({"email": true, "whatsapp": false}),
             _ => json!({"message": "Mesej"}),
         };
         // Staff rows act on a member of staff of their own, so cells do not disturb each other.
@@ -213,7 +224,7 @@ impl World {
         } else {
             path
         };
-        let path = if path.starts_with("/v1/staff/") {
+        let path = if path.starts_with("/v1/staff/") && path.contains(&id) {
             let staff_id = format!("staf-{unique}");
             let mut registration = OTHER_COMPLAINANT.registration(&["complainant"], &[]);
             registration["staff_id"] = json!(staff_id);
@@ -232,7 +243,11 @@ impl World {
         } else if method == "GET" {
             self.command.get(&path, who).await
         } else {
-            let method = if method == "PATCH" { reqwest::Method::PATCH } else { reqwest::Method::POST };
+            let method = match method {
+                "PATCH" => reqwest::Method::PATCH,
+                "PUT" => reqwest::Method::PUT,
+                _ => reqwest::Method::POST,
+            };
             self.command.send(method, &path, who, &body, None).await
         }
     }
@@ -244,6 +259,8 @@ async fn every_cell_of_the_authorization_matrix() {
     let db = TestDatabase::new().await;
     let command = CommandApp::spawn(&log.config).await;
     for (person, roles, categories) in [
+        // The admin too (not only a bootstrap admin), so that she has preferences of her own.
+        (&ADMIN, &["admin"][..], &[][..]),
         (&PIC, &["pic"][..], &["AC"][..]),
         (&OTHER_PIC, &["pic"][..], &["GL"][..]),
         (&IMPLEMENTOR, &["implementor"][..], &[][..]),
@@ -294,7 +311,7 @@ async fn every_cell_of_the_authorization_matrix() {
             }
         }
     }
-    assert_eq!(cells, 26 * 8);
+    assert_eq!(cells, 28 * 8);
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from docs/security.md:\n{}",

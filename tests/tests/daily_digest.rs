@@ -1,7 +1,7 @@
 //! The daily digest on a clock the test sets: on a Kelantan working day from 08:00 Malaysian
 //! time, each PIC with open complaints gets one e-mail in the outbox listing them oldest
-//! first; never on the weekend, never twice, not for closed complaints. Real NATS and
-//! PostgreSQL, with the test's own streams and database.
+//! first; never on the weekend, never twice, not for closed complaints, not to a PIC who
+//! turned e-mail off. Real NATS and PostgreSQL, with the test's own streams and database.
 
 use chrono::{DateTime, NaiveTime, Utc};
 use ehelpdesk_projection::calendar::{WorkingDays, WorkingWeek};
@@ -64,4 +64,15 @@ async fn each_pic_with_open_complaints_gets_one_digest_a_working_day() {
     assert!(!body.contains("Baucar tidak dijana"), "closed complaints are not listed: {body}");
     // Monday brings the next one.
     assert_eq!(write_due(&pool, &calendar, at("2026-12-07T00:30:00Z"), EIGHT).await.unwrap(), 1);
+
+    // A PIC who turned e-mail off gets no digest (it is a reminder, not an assignment); back
+    // on, the next working day's comes.
+    let path = format!("/v1/staff/{}/notification-preferences", PIC.id);
+    let choose = |email: bool| json!({"email": email, "whatsapp": true});
+    command.send(reqwest::Method::PUT, &path, &PIC, &choose(false), None).await.assert_ok(200);
+    projection.caught_up(&log).await;
+    assert_eq!(write_due(&pool, &calendar, at("2026-12-08T00:30:00Z"), EIGHT).await.unwrap(), 0);
+    command.send(reqwest::Method::PUT, &path, &PIC, &choose(true), None).await.assert_ok(200);
+    projection.caught_up(&log).await;
+    assert_eq!(write_due(&pool, &calendar, at("2026-12-09T00:30:00Z"), EIGHT).await.unwrap(), 1);
 }

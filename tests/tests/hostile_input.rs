@@ -5,7 +5,7 @@ use ehelpdesk_tests::fixtures::*;
 use ehelpdesk_tests::{CommandApp, ProjectionApp, Reply, TestDatabase, TestEventLog, projection_settings};
 use serde_json::json;
 
-const WRITES: [(&str, &str); 13] = [
+const WRITES: [(&str, &str); 14] = [
     ("POST", "/v1/complaints"),
     ("POST", "/v1/complaints/{id}/assignment"),
     ("POST", "/v1/complaints/{id}/responses"),
@@ -19,6 +19,7 @@ const WRITES: [(&str, &str); 13] = [
     ("POST", "/v1/staff"),
     ("PATCH", "/v1/staff/{staff}"),
     ("POST", "/v1/staff/{staff}/deactivation"),
+    ("PUT", "/v1/staff/{staff}/notification-preferences"),
 ];
 
 /// A hostile request body: content type and bytes.
@@ -75,7 +76,11 @@ async fn hostile_bodies_get_4xx_problems_and_change_nothing() {
             } else {
                 &PIC
             };
-            let method = if method == "PATCH" { reqwest::Method::PATCH } else { reqwest::Method::POST };
+            let method = match method {
+                "PATCH" => reqwest::Method::PATCH,
+                "PUT" => reqwest::Method::PUT,
+                _ => reqwest::Method::POST,
+            };
             let request =
                 who.headers(app.http.request(method, app.url(&path))).header("content-type", content_type).body(body);
             let reply = Reply::from(request.send().await.unwrap()).await;
@@ -106,7 +111,7 @@ async fn hostile_bodies_get_4xx_problems_and_change_nothing() {
         failures.join("\n")
     );
     assert_eq!(log.message_count().await, before, "no hostile request wrote an event");
-    assert_eq!(tried, 13 * 14 + 5);
+    assert_eq!(tried, WRITES.len() * cases().len() + 5);
 }
 
 #[tokio::test]

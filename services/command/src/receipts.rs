@@ -3,8 +3,9 @@
 
 use ehelpdesk_shared::actor::Role;
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent, Status};
-use ehelpdesk_shared::staff::StaffMember;
+use ehelpdesk_shared::staff::{NotificationPreferences, StaffEvent, StaffMember};
 use ehelpdesk_shared::validation::StaffId;
+use ehelpdesk_shared::visibility::NotificationPreferencesView;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -67,17 +68,36 @@ pub struct StaffReceipt {
     pub stream_sequence: u64,
     pub active: bool,
     pub roles: Vec<Role>,
+    pub notification_preferences: NotificationPreferencesView,
+    pub warnings: Vec<Warning>,
 }
 
 impl Receipt for StaffMember {
     type Receipt = StaffReceipt;
 
-    fn receipt(&self, _: &ehelpdesk_shared::staff::StaffEvent, sequence: u64) -> StaffReceipt {
+    fn receipt(&self, event: &StaffEvent, sequence: u64) -> StaffReceipt {
+        let mut warnings = vec![];
+        // Judged on the event, not the state, so a retry answered from the log says it again.
+        if let StaffEvent::NotificationPreferencesChanged(p) = event
+            && NotificationPreferences::from(*p).all_off()
+        {
+            let name = self.name.as_str();
+            warnings.push(Warning {
+                code: "all_notifications_off",
+                message: format!(
+                    "E-mel dan WhatsApp dimatikan untuk {name}: aduan yang ditugaskan kepadanya masih dihantar \
+                     melalui e-mel, notifikasi lain tidak. / E-mail and WhatsApp are off for {name}: complaints \
+                     assigned to them will still be e-mailed, nothing else."
+                ),
+            });
+        }
         StaffReceipt {
             staff_id: self.id.clone(),
             stream_sequence: sequence,
             active: self.active,
             roles: self.roles.iter().copied().collect(),
+            notification_preferences: self.notification_preferences.into(),
+            warnings,
         }
     }
 }

@@ -26,6 +26,13 @@ fn accepted_commands() {
         reason: ehelpdesk_shared::validation::Text::parse("reason", "Bersara", 1, 100).unwrap(),
     });
     insta::assert_json_snapshot!("receipt_staff", <StaffMember as Receipt>::receipt(&member, &deactivation, 3));
+    let mut quiet = member.clone();
+    quiet.notification_preferences = ehelpdesk_shared::staff::NotificationPreferences { email: false, whatsapp: false };
+    let all_off = StaffEvent::NotificationPreferencesChanged(ehelpdesk_shared::staff::NotificationPreferencesChanged {
+        email: false,
+        whatsapp: false,
+    });
+    insta::assert_json_snapshot!("receipt_staff_with_warning", <StaffMember as Receipt>::receipt(&quiet, &all_off, 4));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use ehelpdesk_shared::aggregate::{Aggregate, DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{Complaint, ComplaintEvent};
 use ehelpdesk_shared::envelope;
-use ehelpdesk_shared::staff::{StaffEvent, StaffMember};
+use ehelpdesk_shared::staff::{NotificationPreferences, StaffEvent, StaffMember};
 use ehelpdesk_shared::stored::state::{StoredComplaint, StoredStaffMember};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -186,10 +186,16 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
         .into_iter()
         .collect();
     let mut staff_ids: HashSet<String> = HashSet::new();
+    // The admins are told when someone turns every channel off (`project::staff_notifications`),
+    // so such a batch loads them all: with the batch's own staff events applied in order, the
+    // map then holds every admin as the log stood at that event.
+    let mut with_admins = false;
     for (_, _, _, d) in &decoded {
         match d {
-            Decoded::Staff(id, _) => {
+            Decoded::Staff(id, r) => {
                 staff_ids.insert(id.clone());
+                with_admins |= matches!(&r.event, StaffEvent::NotificationPreferencesChanged(p)
+                    if NotificationPreferences::from(*p).all_off());
             }
             Decoded::Complaint(_, r) => {
                 if let Some(named) = r.event.staff_named() {
@@ -200,7 +206,7 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
         }
     }
     let staff_ids: Vec<String> = staff_ids.into_iter().collect();
-    let (mut complaints, mut staff) = load_states(&mut tx, &complaint_ids, &staff_ids).await?;
+    let (mut complaints, mut staff) = load_states(&mut tx, &complaint_ids, &staff_ids, with_admins).await?;
 
     let mut touched_complaints: HashMap<Uuid, u64> = HashMap::new();
     let mut touched_staff: HashMap<String, u64> = HashMap::new();
@@ -242,6 +248,13 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
                 };
                 match StaffMember::apply(staff.get(&id).cloned(), &staff_id, &recorded) {
                     Ok(after) => {
+                        if sequence > notified {
+                            let told = project::staff_notifications(sequence as i64, &recorded, &after, &staff);
+                            outbox.extend(told.into_iter().map(|mut n| {
+                                n.traceparent = traceparent.map(str::to_owned);
+                                n
+                            }));
+                        }
                         staff.insert(id.clone(), after);
                         touched_staff.insert(id, sequence);
                     }
@@ -278,19 +291,23 @@ async fn attempt(pool: &PgPool, prefix: &str, batch: &[Incoming], notified: u64)
 }
 
 /// The folded states of the batch's complaints, and of the staff its events name or its
-/// complaints' PICs are (notifications go to them), in one round trip.
+/// complaints' PICs are (notifications go to them), and every admin when `with_admins`, in
+/// one round trip.
 async fn load_states(
     tx: &mut Transaction<'_, Postgres>,
     complaint_ids: &[Uuid],
     staff_ids: &[String],
+    with_admins: bool,
 ) -> Result<(HashMap<Uuid, Complaint>, HashMap<String, StaffMember>), sqlx::Error> {
     let rows = sqlx::query(
         "SELECT complaint_id, NULL AS staff_id, state FROM complaints WHERE complaint_id = ANY($1) \
          UNION ALL SELECT NULL, staff_id, state FROM staff WHERE staff_id = ANY($2) \
-           OR staff_id IN (SELECT pic_id FROM complaints WHERE complaint_id = ANY($1))",
+           OR staff_id IN (SELECT pic_id FROM complaints WHERE complaint_id = ANY($1)) \
+           OR ($3 AND 'admin' = ANY(roles))",
     )
     .bind(complaint_ids)
     .bind(staff_ids)
+    .bind(with_admins)
     .fetch_all(&mut **tx)
     .await?;
     let decode_error = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));

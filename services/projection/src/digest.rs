@@ -2,7 +2,8 @@
 //! at `DIGEST_AT` Malaysian time, each PIC with open complaints gets one e-mail listing them,
 //! oldest first, with their aging. The guide expects PICs to check every day; this is the
 //! nudge. Digests are outbox rows like any notification, with ids derived from (day, PIC), so
-//! every instance may run the schedule and a day's digest is written once.
+//! every instance may run the schedule and a day's digest is written once. A PIC who turned
+//! e-mail off gets none: the digest is a reminder, not an assignment.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,7 @@ pub async fn write_due(
     let rows = sqlx::query!(
         r#"SELECT c.number, c.title, c.status, c.logged_at, c.pic_id AS "pic_id!", s.email
            FROM complaints c JOIN staff s ON s.staff_id = c.pic_id
-           WHERE c.status <> 'closed' AND s.active AND s.email <> ''
+           WHERE c.status <> 'closed' AND s.active AND s.email <> '' AND s.notify_email
            ORDER BY c.pic_id, c.logged_at"#
     )
     .fetch_all(pool)

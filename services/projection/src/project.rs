@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use ehelpdesk_shared::actor::Role;
 use ehelpdesk_shared::aggregate::{DomainEvent, Recorded};
 use ehelpdesk_shared::complaint::{ClosedBy, Complaint, ComplaintEvent, ResponseStatus};
 pub use ehelpdesk_shared::notification::Channel;
 use ehelpdesk_shared::notification::Template;
-use ehelpdesk_shared::staff::StaffMember;
+use ehelpdesk_shared::staff::{NotificationPreferences, StaffEvent, StaffMember};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -107,20 +108,25 @@ pub fn timeline_row(sequence: i64, recorded: &Recorded<ComplaintEvent>, after: &
     }
 }
 
-/// Someone to tell, and how to reach them.
+/// Someone to tell, how to reach them, and on which channels they want to be told.
 struct Recipient {
     id: String,
     role: &'static str,
     email: String,
     phone: String,
+    preferences: NotificationPreferences,
 }
 
+/// The complainant at the contacts their complaint carries (the portal's profile, not the
+/// directory): always both channels. The directory's preferences are how a member of staff
+/// hears of their work; a complainant hears of their own complaint.
 fn complainant(c: &Complaint) -> Recipient {
     Recipient {
         id: c.complainant.id.to_string(),
         role: "complainant",
         email: c.complainant.email.as_str().to_owned(),
         phone: c.complainant.phone.as_str().to_owned(),
+        preferences: NotificationPreferences::default(),
     }
 }
 
@@ -131,7 +137,33 @@ fn staff_member(staff: &HashMap<String, StaffMember>, id: Option<&str>, role: &'
         role,
         email: member.email.as_str().to_owned(),
         phone: member.phone.as_str().to_owned(),
+        preferences: member.notification_preferences,
     })
+}
+
+/// The channels a recipient is told on: those they kept on. Someone who turned both off
+/// still gets an assignment by e-mail (`must_reach`): nobody may miss a complaint handed to
+/// them.
+pub fn channels(preferences: NotificationPreferences, must_reach: bool) -> Vec<Channel> {
+    if must_reach && preferences.all_off() {
+        return vec![Channel::Email];
+    }
+    Channel::ALL
+        .into_iter()
+        .filter(|channel| match channel {
+            Channel::Email => preferences.email,
+            Channel::WhatsApp => preferences.whatsapp,
+        })
+        .collect()
+}
+
+impl Recipient {
+    fn address(&self, channel: Channel) -> &str {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::WhatsApp => &self.phone,
+        }
+    }
 }
 
 /// Who logged a complaint for someone else: the message reaches its complainant in the
@@ -301,12 +333,12 @@ pub fn notifications(
     let actor = recorded.actor.id.as_str();
     // The acknowledgement of a new complaint is the one message people get about their own act.
     let tell_actor = matches!(recorded.event, ComplaintLogged(_));
+    let must_reach = matches!(recorded.event, ComplaintAssigned(_));
     let mut out = vec![];
     for recipient in message.recipients.into_iter().flatten().filter(|r| tell_actor || r.id != actor) {
-        for (channel, address) in [(Channel::Email, &recipient.email), (Channel::WhatsApp, &recipient.phone)] {
-            let key = format!("{sequence}:{}:{}", recipient.id, channel.as_str());
+        for channel in channels(recipient.preferences, must_reach) {
             out.push(Notification {
-                id: Uuid::new_v5(&OUTBOX_NAMESPACE, key.as_bytes()),
+                id: outbox_id(sequence, &recipient.id, channel),
                 sequence,
                 complaint_id: after.id,
                 complaint_number: n.clone(),
@@ -316,7 +348,7 @@ pub fn notifications(
                 recipient_id: recipient.id.clone(),
                 recipient_role: recipient.role,
                 channel,
-                address: address.clone(),
+                address: recipient.address(channel).to_owned(),
                 subject: subject.clone(),
                 body: message.body.clone(),
                 created_at: recorded.occurred_at,
@@ -325,6 +357,74 @@ pub fn notifications(
         }
     }
     out
+}
+
+fn outbox_id(sequence: i64, recipient: &str, channel: Channel) -> Uuid {
+    Uuid::new_v5(&OUTBOX_NAMESPACE, format!("{sequence}:{recipient}:{}", channel.as_str()).as_bytes())
+}
+
+/// The notifications a staff directory event sends: only a member of staff turning off both
+/// channels, which the admins are told of by e-mail (they hand out complaints, and this
+/// person now hears of nothing but assignments). Not the admin who made the change, as
+/// nobody is told of their own act; an admin who turned e-mail off is not e-mailed. The row
+/// belongs to no complaint (nil id and no number, like the daily digest), so the e-mail
+/// links to the inbox.
+pub fn staff_notifications(
+    sequence: i64,
+    recorded: &Recorded<StaffEvent>,
+    after: &StaffMember,
+    staff: &HashMap<String, StaffMember>,
+) -> Vec<Notification> {
+    let StaffEvent::NotificationPreferencesChanged(changed) = &recorded.event else { return vec![] };
+    if !NotificationPreferences::from(*changed).all_off() {
+        return vec![];
+    }
+    let name = one_line(after.name.as_str());
+    let id = after.id.as_str();
+    let (ms, en) = if recorded.actor.id == after.id {
+        (
+            format!("{name} ({id}) telah mematikan notifikasi e-mel dan WhatsApp"),
+            format!("{name} ({id}) has turned off e-mail and WhatsApp notifications"),
+        )
+    } else {
+        let by = one_line(&recorded.actor.name);
+        (
+            format!("{by} telah mematikan notifikasi e-mel dan WhatsApp bagi {name} ({id})"),
+            format!("{by} has turned off e-mail and WhatsApp notifications for {name} ({id})"),
+        )
+    };
+    let subject = format!("Notifikasi dimatikan: {name} / Notifications turned off: {name}");
+    let body = format!(
+        "{ms}; aduan yang ditugaskan kepadanya masih akan dihantar melalui e-mel.\n\
+         {en}; assignments will still be e-mailed."
+    );
+    let mut admins: Vec<&StaffMember> = staff
+        .values()
+        .filter(|m| m.active && m.roles.contains(&Role::Admin))
+        .filter(|m| m.id != recorded.actor.id && m.id != after.id)
+        .collect();
+    admins.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    admins
+        .into_iter()
+        .filter(|admin| channels(admin.notification_preferences, false).contains(&Channel::Email))
+        .map(|admin| Notification {
+            id: outbox_id(sequence, admin.id.as_str(), Channel::Email),
+            sequence,
+            complaint_id: Uuid::nil(),
+            complaint_number: String::new(),
+            event_type: recorded.event.event_type(),
+            template: Template::Notice,
+            params: vec![param(&subject)],
+            recipient_id: admin.id.to_string(),
+            recipient_role: Role::Admin.as_str(),
+            channel: Channel::Email,
+            address: admin.email.as_str().to_owned(),
+            subject: subject.clone(),
+            body: body.clone(),
+            created_at: recorded.occurred_at,
+            traceparent: None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -339,6 +439,8 @@ mod tests {
     use ehelpdesk_shared::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
 
     use super::*;
+    // The notification channel, not the complaint's (web, phone, ...) the glob above brings.
+    use super::Channel;
 
     fn text(s: &str) -> Text {
         Text::parse("t", s, 1, 5000).unwrap()
@@ -360,6 +462,7 @@ mod tests {
             roles: BTreeSet::from([Role::Pic]),
             categories: BTreeSet::new(),
             active,
+            notification_preferences: NotificationPreferences::default(),
             registered_at: at,
             updated_at: at,
         }
@@ -561,6 +664,169 @@ mod tests {
             assignment[0].params,
             ["ADU-2026-000001", states[1].1.title.as_str(), "Pendahuluan & Tuntutan (AC)", "Jabatan Kerja Raya Negeri"]
         );
+    }
+
+    fn assigned() -> (Complaint, Recorded<ComplaintEvent>) {
+        let (c, _) = logged();
+        let r = recorded(
+            ComplaintEvent::ComplaintAssigned(ComplaintAssigned {
+                pic_id: StaffId::parse("id", "pic-aminah").unwrap(),
+                pic_name: "Aminah".into(),
+                previous_pic_id: None,
+                covers_category: true,
+                note: None,
+            }),
+            actor("admin-siti", Role::Admin),
+        );
+        (Complaint::apply(Some(c), &Uuid::now_v7(), &r).unwrap(), r)
+    }
+
+    fn pic_choosing(email: bool, whatsapp: bool) -> HashMap<String, StaffMember> {
+        let mut pic = pic_member(true);
+        pic.notification_preferences = NotificationPreferences { email, whatsapp };
+        HashMap::from([("pic-aminah".to_owned(), pic)])
+    }
+
+    fn told(sent: &[Notification]) -> Vec<(&str, Channel)> {
+        sent.iter().map(|n| (n.recipient_id.as_str(), n.channel)).collect()
+    }
+
+    #[test]
+    fn a_channel_turned_off_gets_no_row() {
+        let (c, assignment) = assigned();
+        let reply = recorded(
+            ComplaintEvent::ComplainantReplied(ComplainantReplied { message: text("Masih berlaku") }),
+            actor("pengadu-ali", Role::Complainant),
+        );
+        let replied = Complaint::apply(Some(c.clone()), &c.id, &reply).unwrap();
+        let pic = "pic-aminah";
+        for (email, whatsapp, expected) in [
+            (true, true, vec![(pic, Channel::Email), (pic, Channel::WhatsApp)]),
+            (true, false, vec![(pic, Channel::Email)]),
+            (false, true, vec![(pic, Channel::WhatsApp)]),
+            (false, false, vec![]),
+        ] {
+            let staff = pic_choosing(email, whatsapp);
+            assert_eq!(
+                told(&notifications(11, &reply, &replied, &staff)),
+                expected,
+                "email {email}, whatsapp {whatsapp}"
+            );
+            if email || whatsapp {
+                assert_eq!(
+                    told(&notifications(8, &assignment, &c, &staff)),
+                    expected,
+                    "assignment, {email} {whatsapp}"
+                );
+            }
+        }
+        // An e-mail's row goes to the e-mail address, a WhatsApp message's to the phone.
+        let whatsapp_only = notifications(8, &assignment, &c, &pic_choosing(false, true));
+        assert_eq!(whatsapp_only[0].address, "+60139002002");
+        // The same ids as when both were on: a row is (event, recipient, channel), whatever else is sent.
+        let both = notifications(8, &assignment, &c, &pic_choosing(true, true));
+        assert_eq!(whatsapp_only[0].id, both[1].id);
+    }
+
+    #[test]
+    fn someone_with_both_channels_off_still_gets_an_assignment_by_email() {
+        let (c, assignment) = assigned();
+        let quiet = pic_choosing(false, false);
+        let sent = notifications(8, &assignment, &c, &quiet);
+        assert_eq!(told(&sent), [("pic-aminah", Channel::Email)]);
+        assert_eq!(sent[0].address, "aminah@example.gov.my");
+        assert_eq!(sent[0].template, Template::AduanDitugaskan);
+        // Nothing else reaches them: a reopening, a close.
+        let reopened = recorded(
+            ComplaintEvent::ComplaintReopened(ComplaintReopened { reason: text("Belum selesai") }),
+            actor("pengadu-ali", Role::Complainant),
+        );
+        assert!(notifications(12, &reopened, &c, &quiet).is_empty());
+        assert!(!notifications(12, &reopened, &c, &pic_choosing(true, true)).is_empty());
+    }
+
+    #[test]
+    fn complainants_keep_both_channels() {
+        // Even one whose id is a member of staff who turned both off: their complaint's
+        // messages go to the contacts the complaint carries, not the directory's.
+        let (c, r) = logged();
+        let mut staff_complainant = pic_member(true);
+        staff_complainant.id = StaffId::parse("id", "pengadu-ali").unwrap();
+        staff_complainant.notification_preferences = NotificationPreferences { email: false, whatsapp: false };
+        let staff = HashMap::from([("pengadu-ali".to_owned(), staff_complainant)]);
+        assert_eq!(
+            told(&notifications(7, &r, &c, &staff)),
+            [("pengadu-ali", Channel::Email), ("pengadu-ali", Channel::WhatsApp)]
+        );
+    }
+
+    fn admin_member(id: &str, active: bool, email: bool) -> StaffMember {
+        let mut admin = pic_member(active);
+        admin.id = StaffId::parse("id", id).unwrap();
+        admin.email = Email::parse("e", &format!("{id}@example.gov.my")).unwrap();
+        admin.roles = BTreeSet::from([Role::Admin]);
+        admin.notification_preferences = NotificationPreferences { email, whatsapp: true };
+        admin
+    }
+
+    fn preferences_changed(by: Actor, email: bool, whatsapp: bool) -> Recorded<StaffEvent> {
+        Recorded {
+            event: StaffEvent::NotificationPreferencesChanged(
+                ehelpdesk_shared::staff::NotificationPreferencesChanged { email, whatsapp },
+            ),
+            occurred_at: Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap(),
+            actor: by,
+        }
+    }
+
+    #[test]
+    fn the_admins_are_told_by_email_when_someone_turns_both_channels_off() {
+        let mut quiet = pic_member(true);
+        quiet.notification_preferences = NotificationPreferences { email: false, whatsapp: false };
+        let staff: HashMap<String, StaffMember> = [
+            admin_member("admin-siti", true, true),
+            admin_member("admin-zul", true, true),
+            admin_member("admin-bersara", false, true),
+            admin_member("admin-senyap", true, false),
+            quiet.clone(),
+        ]
+        .into_iter()
+        .map(|m| (m.id.to_string(), m))
+        .collect();
+        let by_herself = preferences_changed(actor("pic-aminah", Role::Pic), false, false);
+        let sent = staff_notifications(20, &by_herself, &quiet, &staff);
+        assert_eq!(
+            told(&sent),
+            [("admin-siti", Channel::Email), ("admin-zul", Channel::Email)],
+            "active admins who kept e-mail on"
+        );
+        let n = &sent[0];
+        assert_eq!((n.complaint_id, n.complaint_number.as_str()), (Uuid::nil(), ""), "no complaint's");
+        assert_eq!(
+            (n.template, n.recipient_role, n.address.as_str()),
+            (Template::Notice, "admin", "admin-siti@example.gov.my")
+        );
+        assert_eq!(n.params.len(), n.template.parameter_count());
+        assert_eq!(n.subject, "Notifikasi dimatikan: Aminah / Notifications turned off: Aminah");
+        assert!(n.body.starts_with("Aminah (pic-aminah) telah mematikan notifikasi e-mel dan WhatsApp"), "{}", n.body);
+        assert!(
+            n.body.contains("Aminah (pic-aminah) has turned off e-mail and WhatsApp notifications; assignments will still be e-mailed."),
+            "{}",
+            n.body
+        );
+        assert_eq!(sent, staff_notifications(20, &by_herself, &quiet, &staff), "a replay writes the same rows");
+
+        // An admin who made the change is not told of it; the body says who did.
+        let by_admin = preferences_changed(actor("admin-siti", Role::Admin), false, false);
+        let sent = staff_notifications(21, &by_admin, &quiet, &staff);
+        assert_eq!(told(&sent), [("admin-zul", Channel::Email)]);
+        assert!(sent[0].body.contains("admin-siti has turned off e-mail and WhatsApp notifications for Aminah"));
+
+        // One channel still on: nothing to warn of.
+        let mut email_only = quiet.clone();
+        email_only.notification_preferences = NotificationPreferences { email: true, whatsapp: false };
+        let one_off = preferences_changed(actor("pic-aminah", Role::Pic), true, false);
+        assert!(staff_notifications(22, &one_off, &email_only, &staff).is_empty());
     }
 
     #[test]

@@ -79,6 +79,8 @@ read_model_row! {
         pub roles: BTreeSet<Role>,
         pub categories: BTreeSet<String>,
         pub active: bool,
+        pub notify_email: bool,
+        pub notify_whatsapp: bool,
         pub state: StoredStaffMember,
         pub last_sequence: u64,
     }
@@ -139,6 +141,8 @@ impl StaffRecord {
             roles: state.roles.clone(),
             categories: state.categories.clone(),
             active: state.active,
+            notify_email: state.notification_preferences.email,
+            notify_whatsapp: state.notification_preferences.whatsapp,
             state,
             last_sequence: sequence,
         }

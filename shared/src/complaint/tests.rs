@@ -61,6 +61,7 @@ fn member(raw: &str, roles: &[Role], categories: &[&str], active: bool) -> Staff
         roles: roles.iter().copied().collect(),
         categories: categories.iter().map(|c| CategoryCode::parse("c", c).unwrap()).collect(),
         active,
+        notification_preferences: Default::default(),
         registered_at: t0,
         updated_at: t0,
     }

@@ -39,6 +39,13 @@ pub struct StaffUpdated {
     pub categories: Option<BTreeSet<String>>,
 }
 
+/// The channels chosen, both written every time (the whole choice, not a change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationPreferencesChanged {
+    pub email: bool,
+    pub whatsapp: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffDeactivated {
     pub reason: String,
@@ -49,6 +56,7 @@ pub struct StaffDeactivated {
 pub enum StoredStaffEvent {
     StaffRegistered(StaffRegistered),
     StaffUpdated(StaffUpdated),
+    NotificationPreferencesChanged(NotificationPreferencesChanged),
     StaffDeactivated(StaffDeactivated),
 }
 
@@ -101,6 +109,12 @@ impl From<&StaffEvent> for StoredStaffEvent {
                 roles: e.roles.clone(),
                 categories: e.categories.as_ref().map(codes),
             }),
+            StaffEvent::NotificationPreferencesChanged(e) => {
+                StoredStaffEvent::NotificationPreferencesChanged(NotificationPreferencesChanged {
+                    email: e.email,
+                    whatsapp: e.whatsapp,
+                })
+            }
             StaffEvent::StaffDeactivated(e) => {
                 StoredStaffEvent::StaffDeactivated(StaffDeactivated { reason: s(&e.reason) })
             }
@@ -128,6 +142,12 @@ impl From<StoredStaffEvent> for StaffEvent {
                 roles: e.roles,
                 categories: e.categories.map(categories),
             }),
+            StoredStaffEvent::NotificationPreferencesChanged(e) => {
+                StaffEvent::NotificationPreferencesChanged(domain::NotificationPreferencesChanged {
+                    email: e.email,
+                    whatsapp: e.whatsapp,
+                })
+            }
             StoredStaffEvent::StaffDeactivated(e) => {
                 StaffEvent::StaffDeactivated(domain::StaffDeactivated { reason: Text::from_stored(e.reason) })
             }

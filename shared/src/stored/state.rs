@@ -13,7 +13,7 @@ use super::complaint::Complainant;
 use crate::actor::{Actor, Role};
 use crate::category::CategoryCode;
 use crate::complaint::{Channel, ClosedBy, Complaint, Satisfaction, StaffRef, Status, Vendor};
-use crate::staff::StaffMember;
+use crate::staff::{NotificationPreferences, StaffMember};
 use crate::validation::{Email, IcNumber, PhoneNumber, StaffId, Text};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +81,31 @@ pub struct StoredStaffMember {
     pub roles: BTreeSet<Role>,
     pub categories: BTreeSet<String>,
     pub active: bool,
+    // Absent while both are on (the default), so rows stored before the choice existed read
+    // as both on, and a rebuilt row is the live one byte for byte.
+    #[serde(default, skip_serializing_if = "StoredNotificationPreferences::is_default")]
+    pub notification_preferences: StoredNotificationPreferences,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNotificationPreferences {
+    pub email: bool,
+    pub whatsapp: bool,
+}
+
+impl Default for StoredNotificationPreferences {
+    fn default() -> Self {
+        let NotificationPreferences { email, whatsapp } = NotificationPreferences::default();
+        Self { email, whatsapp }
+    }
+}
+
+impl StoredNotificationPreferences {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl From<&Actor> for StoredActor {
@@ -219,6 +242,7 @@ impl From<&StaffMember> for StoredStaffMember {
             roles,
             categories,
             active,
+            notification_preferences,
             registered_at,
             updated_at,
         } = s;
@@ -232,6 +256,10 @@ impl From<&StaffMember> for StoredStaffMember {
             roles: roles.clone(),
             categories: categories.iter().map(|c| c.as_str().to_owned()).collect(),
             active: *active,
+            notification_preferences: StoredNotificationPreferences {
+                email: notification_preferences.email,
+                whatsapp: notification_preferences.whatsapp,
+            },
             registered_at: *registered_at,
             updated_at: *updated_at,
         }
@@ -250,6 +278,10 @@ impl From<StoredStaffMember> for StaffMember {
             roles: s.roles,
             categories: s.categories.into_iter().map(CategoryCode::from_stored).collect(),
             active: s.active,
+            notification_preferences: NotificationPreferences {
+                email: s.notification_preferences.email,
+                whatsapp: s.notification_preferences.whatsapp,
+            },
             registered_at: s.registered_at,
             updated_at: s.updated_at,
         }

@@ -81,6 +81,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(get_staff, update_staff))
         .routes(routes!(deactivate_staff))
         .routes(routes!(retry_notification))
+        .routes(routes!(set_notification_preferences))
 }
 
 /// The OpenAPI document served at `/openapi.json`.

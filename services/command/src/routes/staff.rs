@@ -1,4 +1,5 @@
-//! Staff directory commands (admins only).
+//! Staff directory commands: admins manage the directory; each member of staff chooses how
+//! they are told (notification preferences).
 
 use std::collections::BTreeSet;
 
@@ -9,7 +10,7 @@ use axum::response::Response;
 use ehelpdesk_shared::actor::{Actor, Role};
 use ehelpdesk_shared::aggregate::EmptyDirectory;
 use ehelpdesk_shared::category::CategoryCode;
-use ehelpdesk_shared::staff::{StaffCommand, StaffRegistered, StaffUpdated};
+use ehelpdesk_shared::staff::{NotificationPreferences, StaffCommand, StaffRegistered, StaffUpdated};
 use ehelpdesk_shared::validation::{Email, FieldError, IcNumber, PhoneNumber, StaffId, Text, limits};
 use ehelpdesk_shared::visibility::StaffMemberView;
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,37 @@ pub async fn deactivate_staff(
     body: JsonBody<DeactivateStaffRequest>,
 ) -> Result<Response, ApiError> {
     let command = StaffCommand::Deactivate { reason: Text::within("reason", &body.value.reason, limits::REASON)? };
+    run(&state, id, command, &actor, key, body.hash, StatusCode::OK).await
+}
+
+/// How a member of staff wants to be told: both channels, always both (the whole choice).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": true, "whatsapp": false}))]
+pub struct NotificationPreferencesRequest {
+    /// E-mail notifications on or off.
+    pub email: bool,
+    /// WhatsApp notifications on or off.
+    pub whatsapp: bool,
+}
+
+/// Turn a member of staff's e-mail and WhatsApp notifications on or off: the member of staff
+/// themselves (in any staff role), or an admin for anyone. With both off they still get
+/// complaints assigned to them by e-mail, the answer carries the warning
+/// `all_notifications_off`, and the admins are told by e-mail. Choosing what is already
+/// chosen is 422 `nothing_to_update`.
+#[utoipa::path(put, path = "/v1/staff/{id}/notification-preferences", tag = "staff", params(("id" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", example = "pic-aminah"), IdempotencyHeader),
+    request_body = NotificationPreferencesRequest,
+    responses((status = 200, body = StaffReceipt)))]
+pub async fn set_notification_preferences(
+    State(state): State<AppState>,
+    Writer(actor): Writer,
+    StaffPath(id): StaffPath,
+    IdempotencyKey(key): IdempotencyKey,
+    body: JsonBody<NotificationPreferencesRequest>,
+) -> Result<Response, ApiError> {
+    let NotificationPreferencesRequest { email, whatsapp } = body.value;
+    let command = StaffCommand::SetNotificationPreferences(NotificationPreferences { email, whatsapp });
     run(&state, id, command, &actor, key, body.hash, StatusCode::OK).await
 }
 
