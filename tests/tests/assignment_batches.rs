@@ -121,3 +121,61 @@ async fn assignments_to_one_pic_within_the_window_go_out_as_one_message() {
     assert_eq!(later[1].template, Template::AduanDitugaskan);
     assert_eq!(later[1].complaint_id.to_string(), ids[3]);
 }
+
+/// The window on a clock the test sets: the relay of this test publishes by hand.
+#[tokio::test]
+async fn an_assignment_waits_out_the_window_by_the_relays_clock() {
+    let log = TestEventLog::new();
+    let db = TestDatabase::new().await;
+    let command = CommandApp::spawn(&log.config).await;
+    command.post("/v1/staff", &ADMIN, &PIC.registration(&["pic"], &["AC"])).await.assert_ok(201);
+    let mut settings = projection_settings(&log.config, &db);
+    settings.relay_outbox = false;
+    let notify = settings.notify.clone();
+    let projection = ProjectionApp::spawn(settings).await;
+    for title in ["Slip gaji tiada", "Baucar tidak dijana"] {
+        let filed = command.post("/v1/complaints", &COMPLAINANT, &complaint("AC", title)).await;
+        let id = filed.assert_ok(201)["complaint_id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/complaints/{id}/assignment");
+        command.post(&path, &ADMIN, &json!({"pic_id": PIC.id})).await.assert_ok(200);
+    }
+    projection.caught_up(&log).await;
+    let pool = ehelpdesk_projection::db::connect(&db.url, "readmodel", 2).await.unwrap();
+    // The window runs from the first assignment's event.
+    let first: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT min(created_at) FROM notification_outbox WHERE template = 'aduan_ditugaskan'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let now = std::sync::Arc::new(std::sync::Mutex::new(first));
+    let clock = now.clone();
+    let relay = ehelpdesk_projection::relay::Relay {
+        pool,
+        jetstream: log.jetstream().await,
+        notify,
+        metrics: None,
+        assignment_batch: Duration::from_secs(120),
+        clock: std::sync::Arc::new(move || *clock.lock().unwrap()),
+    };
+    relay.ensure_stream().await.unwrap();
+    let publish_all = || async {
+        let mut published = 0;
+        loop {
+            match relay.publish_pending().await.unwrap() {
+                0 => return published,
+                n => published += n,
+            }
+        }
+    };
+    // At 119 s only the acknowledgements to the complainant go (e-mail and WhatsApp each).
+    *now.lock().unwrap() = first + chrono::Duration::seconds(119);
+    assert_eq!(publish_all().await, 4);
+    assert!(assignments_to_pic(&log, Channel::Email).await.is_empty(), "held until the window ends");
+    // At 120 s the first is due and takes the second along: one message per channel.
+    *now.lock().unwrap() = first + chrono::Duration::seconds(120);
+    assert_eq!(publish_all().await, 4, "two rows per channel");
+    let email = assignments_to_pic(&log, Channel::Email).await;
+    assert_eq!(email.len(), 1, "{email:?}");
+    assert_eq!((email[0].template, email[0].params[0].as_str()), (Template::AduanDitugaskanBerkumpulan, "2"));
+    assert_eq!(assignments_to_pic(&log, Channel::WhatsApp).await.len(), 1);
+}
