@@ -25,6 +25,30 @@ use uuid::Uuid;
 
 const PUBLIC_BASE_URL: &str = "https://ehelpdesk.example.gov.my";
 
+/// What a notifier test runs against: its own streams and database, a real SMTP server, the
+/// Cloud API stand-in, and the receipts published from the start.
+struct Peers {
+    log: TestEventLog,
+    db: TestDatabase,
+    sink: SmtpSink,
+    stub: WhatsAppStub,
+    receipts: ReceiptLog,
+}
+
+impl Peers {
+    async fn start() -> Self {
+        let log = TestEventLog::new();
+        let receipts = ReceiptLog::start(&log).await;
+        Self {
+            db: TestDatabase::new().await,
+            sink: SmtpSink::start().await,
+            stub: WhatsAppStub::start().await,
+            receipts,
+            log,
+        }
+    }
+}
+
 /// A notifier process delivering to `sink` and `stub`, with short timings for tests.
 fn notifier_env(
     log: &TestEventLog,
@@ -209,17 +233,14 @@ fn count_by_notification(sink: &SmtpSink) -> HashMap<String, usize> {
 
 #[tokio::test]
 async fn the_whole_flow_ends_with_each_mailbox_holding_what_the_outbox_promised() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = service_env(&log, &db);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = service_env(log, db);
     let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
     command.wait_ready().await;
     let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
     projection.wait_ready().await;
-    let mut notifier = start_notifier(&notifier_env(&log, &db, &sink, &stub), &[]);
+    let mut notifier = start_notifier(&notifier_env(log, db, sink, stub), &[]);
     notifier.wait_ready().await;
 
     Demo::new(&command.url, &projection.url).run().await.expect("the demo flow succeeds");
@@ -241,7 +262,7 @@ async fn the_whole_flow_ends_with_each_mailbox_holding_what_the_outbox_promised(
     let (emails, whatsapps): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r["channel"] == "email");
     assert_eq!((emails.len(), whatsapps.len()), (10, 10), "ten notifications, each by both channels");
     let promised: Vec<Uuid> = rows.iter().map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect();
-    let reported = wait_final(&receipts, &promised, Duration::from_secs(60)).await;
+    let reported = wait_final(receipts, &promised, Duration::from_secs(60)).await;
 
     let mail = sink.messages();
     assert_eq!(mail.len(), emails.len(), "one e-mail per e-mail notification");
@@ -291,16 +312,13 @@ async fn the_whole_flow_ends_with_each_mailbox_holding_what_the_outbox_promised(
 
 #[tokio::test]
 async fn a_notifier_killed_between_send_and_ack_sends_nothing_twice() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = notifier_env(log, db, sink, stub);
     // Room for every message at once: each one hangs in hand.
     let mut first = start_notifier(&env, &[("NOTIFIER_FAULT", "hang-before-ack"), ("NOTIFIER_CONCURRENCY", "64")]);
     first.wait_ready().await;
-    let relay = Relay::of(&log).await;
+    let relay = Relay::of(log).await;
     let messages: Vec<_> =
         (0..20).map(|n| notification(n, if n % 4 == 0 { Channel::WhatsApp } else { Channel::Email })).collect();
     for m in &messages {
@@ -313,8 +331,8 @@ async fn a_notifier_killed_between_send_and_ack_sends_nothing_twice() {
     let mut second = start_notifier(&env, &[]);
     second.wait_ready().await;
     // The second notifier acks what the first sent: the consumer then holds nothing.
-    wait_consumer_idle(&log, Duration::from_secs(60)).await;
-    let counts = count_by_notification(&sink);
+    wait_consumer_idle(log, Duration::from_secs(60)).await;
+    let counts = count_by_notification(sink);
     assert_eq!(counts.len(), emails);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     assert_eq!(stub.accepted().len(), messages.len() - emails);
@@ -324,15 +342,12 @@ async fn a_notifier_killed_between_send_and_ack_sends_nothing_twice() {
 
 #[tokio::test]
 async fn a_notifier_killed_after_claiming_is_taken_over_when_its_lease_ends() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = notifier_env(log, db, sink, stub);
     let mut first = start_notifier(&env, &[("NOTIFIER_FAULT", "hang-before-send")]);
     first.wait_ready().await;
-    let relay = Relay::of(&log).await;
+    let relay = Relay::of(log).await;
     let messages: Vec<_> = (0..5).map(|n| notification(n, Channel::Email)).collect();
     for m in &messages {
         relay.publish(m, 0).await;
@@ -342,24 +357,21 @@ async fn a_notifier_killed_after_claiming_is_taken_over_when_its_lease_ends() {
 
     let mut second = start_notifier(&env, &[]);
     second.wait_ready().await;
-    wait_final(&receipts, &ids(&messages), Duration::from_secs(60)).await;
-    let counts = count_by_notification(&sink);
+    wait_final(receipts, &ids(&messages), Duration::from_secs(60)).await;
+    let counts = count_by_notification(sink);
     assert_eq!(counts.len(), messages.len(), "taken over after the lease: {counts:?}");
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
 }
 
 #[tokio::test]
 async fn two_notifiers_racing_for_the_same_notifications_send_each_once() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = notifier_env(log, db, sink, stub);
     let (mut a, mut b) = (start_notifier(&env, &[]), start_notifier(&env, &[]));
     a.wait_ready().await;
     b.wait_ready().await;
-    let relay = Relay::of(&log).await;
+    let relay = Relay::of(log).await;
     // Each notification three times under different message ids: the two workers get copies
     // of one notification at the same moment.
     let messages: Vec<_> =
@@ -369,10 +381,10 @@ async fn two_notifiers_racing_for_the_same_notifications_send_each_once() {
             relay.publish(m, copy).await;
         }
     }
-    wait_final(&receipts, &ids(&messages), Duration::from_secs(60)).await;
-    wait_consumer_idle(&log, Duration::from_secs(30)).await;
+    wait_final(receipts, &ids(&messages), Duration::from_secs(60)).await;
+    wait_consumer_idle(log, Duration::from_secs(30)).await;
     let emails = messages.iter().filter(|m| m.channel == Channel::Email).count();
-    let counts = count_by_notification(&sink);
+    let counts = count_by_notification(sink);
     assert_eq!(counts.len(), emails);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     let mut whatsapp: Vec<String> = stub.accepted().into_iter().map(|r| r.to).collect();
@@ -384,16 +396,13 @@ async fn two_notifiers_racing_for_the_same_notifications_send_each_once() {
 
 #[tokio::test]
 async fn an_smtp_outage_under_load_delays_delivery_and_loses_or_doubles_nothing() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let mut sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
+    let mut peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &mut peers;
+    let env = notifier_env(log, db, sink, stub);
     // Enough attempts, at most 5 s apart, to outlast a 30 s outage.
     let mut notifier = start_notifier(&env, &[("NOTIFIER_MAX_ATTEMPTS", "30"), ("NOTIFIER_RETRY_MAX_MS", "5000")]);
     notifier.wait_ready().await;
-    let relay = Relay::of(&log).await;
+    let relay = Relay::of(log).await;
     let before: Vec<_> = (0..50).map(|n| notification(n, Channel::Email)).collect();
     for m in &before {
         relay.publish(m, 0).await;
@@ -412,8 +421,8 @@ async fn an_smtp_outage_under_load_delays_delivery_and_loses_or_doubles_nothing(
     sink.resume().await;
     println!("SMTP outage: the mail server is back at {}", chrono::Utc::now());
     let every: Vec<Uuid> = before.iter().chain(&during).map(|m| m.id).collect();
-    wait_final(&receipts, &every, Duration::from_secs(120)).await;
-    let counts = count_by_notification(&sink);
+    wait_final(receipts, &every, Duration::from_secs(120)).await;
+    let counts = count_by_notification(sink);
     let all = before.len() + during.len();
     let dead: Vec<_> = receipts.all().into_iter().filter(|r| r.state == DeliveryState::DeadLettered).collect();
     if let Some(first) = dead.first() {
@@ -431,15 +440,12 @@ async fn an_smtp_outage_under_load_delays_delivery_and_loses_or_doubles_nothing(
 
 #[tokio::test]
 async fn refusals_are_dead_lettered_and_passing_trouble_is_retried() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = notifier_env(log, db, sink, stub);
     let mut notifier = start_notifier(&env, &[]);
     notifier.wait_ready().await;
-    let relay = Relay::of(&log).await;
+    let relay = Relay::of(log).await;
 
     let refused = notification(1, Channel::Email);
     sink.refuse(&[&refused.address]);
@@ -456,7 +462,7 @@ async fn refusals_are_dead_lettered_and_passing_trouble_is_retried() {
     for m in sent {
         relay.publish(m, 0).await;
     }
-    let all = wait_final(&receipts, &sent.map(|m| m.id), Duration::from_secs(60)).await;
+    let all = wait_final(receipts, &sent.map(|m| m.id), Duration::from_secs(60)).await;
     let states = final_states(&all);
     let state = |m: &NotificationMessage| states.get(&m.id).copied();
     assert_eq!(state(&refused), Some(DeliveryState::DeadLettered));
@@ -557,12 +563,9 @@ async fn notifier_in_process(
 
 #[tokio::test]
 async fn whatsapp_keeps_quiet_hours_and_e_mail_does_not() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = notifier_env(log, db, sink, stub);
     // 23:30 in Kota Bharu.
     let clock = SetClock::at("2026-12-03T15:30:00Z");
     let notifier = notifier_in_process(
@@ -571,11 +574,11 @@ async fn whatsapp_keeps_quiet_hours_and_e_mail_does_not() {
         &clock,
     )
     .await;
-    let relay = Relay::of(&log).await;
+    let relay = Relay::of(log).await;
     let (whatsapp, email) = (notification(1, Channel::WhatsApp), notification(2, Channel::Email));
     relay.publish(&whatsapp, 0).await;
     relay.publish(&email, 0).await;
-    wait_final(&receipts, &[email.id], Duration::from_secs(30)).await;
+    wait_final(receipts, &[email.id], Duration::from_secs(30)).await;
     // Looked at again every second, and held each time.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(stub.received().is_empty(), "nothing to a phone at night: {:?}", stub.received());
@@ -585,7 +588,7 @@ async fn whatsapp_keeps_quiet_hours_and_e_mail_does_not() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(stub.received().is_empty());
     clock.set("2026-12-03T23:00:00Z");
-    wait_final(&receipts, &[whatsapp.id], Duration::from_secs(30)).await;
+    wait_final(receipts, &[whatsapp.id], Duration::from_secs(30)).await;
     assert_eq!(stub.accepted().len(), 1);
     assert_eq!(sink.messages().len(), 1);
     notifier.abort();
@@ -593,13 +596,10 @@ async fn whatsapp_keeps_quiet_hours_and_e_mail_does_not() {
 
 #[tokio::test]
 async fn a_backlog_goes_out_no_faster_than_the_channel_rate() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = notifier_env(&log, &db, &sink, &stub);
-    let relay = Relay::of(&log).await;
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = notifier_env(log, db, sink, stub);
+    let relay = Relay::of(log).await;
     // The backlog is there before the notifier starts, as after an outage.
     let backlog: Vec<_> = (0..16).map(|n| notification(n, Channel::Email)).collect();
     for m in &backlog {
@@ -607,7 +607,7 @@ async fn a_backlog_goes_out_no_faster_than_the_channel_rate() {
     }
     let mut notifier = start_notifier(&env, &[("NOTIFIER_EMAIL_PER_SECOND", "4")]);
     notifier.wait_ready().await;
-    let all = wait_final(&receipts, &ids(&backlog), Duration::from_secs(60)).await;
+    let all = wait_final(receipts, &ids(&backlog), Duration::from_secs(60)).await;
     let mut sent: Vec<_> = all.iter().filter(|r| r.state == DeliveryState::Sent).map(|r| r.at).collect();
     sent.sort();
     assert_eq!(sent.len(), backlog.len());
@@ -651,17 +651,14 @@ async fn outbox_row(projection: &str, state: &str, id: Uuid, cycle: u32) -> serd
 
 #[tokio::test]
 async fn a_dead_letter_is_delivered_once_after_the_admin_retries_it() {
-    let log = TestEventLog::new();
-    let db = TestDatabase::new().await;
-    let sink = SmtpSink::start().await;
-    let stub = WhatsAppStub::start().await;
-    let receipts = ReceiptLog::start(&log).await;
-    let env = service_env(&log, &db);
+    let peers = Peers::start().await;
+    let Peers { log, db, sink, stub, receipts } = &peers;
+    let env = service_env(log, db);
     let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
     command.wait_ready().await;
     let mut projection = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
     projection.wait_ready().await;
-    let mut notifier = start_notifier(&notifier_env(&log, &db, &sink, &stub), &[]);
+    let mut notifier = start_notifier(&notifier_env(log, db, sink, stub), &[]);
     notifier.wait_ready().await;
     let http = reqwest::Client::new();
     let post = |path: String, who: &Person, body: serde_json::Value| {
@@ -698,21 +695,21 @@ async fn a_dead_letter_is_delivered_once_after_the_admin_retries_it() {
     // Retried while the mailbox still refuses: dead-lettered again, in cycle 1.
     let reply = post(retry.clone(), &ADMIN, json!({})).await;
     assert_eq!(reply.assert_ok(202), &json!({"notification_id": id, "cycle": 1, "state": "queued"}));
-    let again = wait_cycle_final(&receipts, id, 1, Duration::from_secs(30)).await;
+    let again = wait_cycle_final(receipts, id, 1, Duration::from_secs(30)).await;
     assert_eq!((again.state, again.attempts), (DeliveryState::DeadLettered, 1), "{again:?}");
     outbox_row(&projection.url, "dead_lettered", id, 1).await;
-    assert!(!count_by_notification(&sink).contains_key(&id.to_string()), "nothing reached the refused mailbox");
+    assert!(!count_by_notification(sink).contains_key(&id.to_string()), "nothing reached the refused mailbox");
 
     // The mailbox takes mail again; the next retry delivers it, once.
     sink.refuse(&[]);
     let reply = post(retry.clone(), &ADMIN, json!({})).await;
     assert_eq!(reply.assert_ok(202)["cycle"], 2);
-    let sent = wait_cycle_final(&receipts, id, 2, Duration::from_secs(30)).await;
+    let sent = wait_cycle_final(receipts, id, 2, Duration::from_secs(30)).await;
     assert_eq!((sent.state, sent.attempts), (DeliveryState::Sent, 1), "{sent:?}");
     let row = outbox_row(&projection.url, "sent", id, 2).await;
     assert!(!row["provider_message_id"].is_null(), "{row}");
-    wait_consumer_idle(&log, Duration::from_secs(30)).await;
-    assert_eq!(count_by_notification(&sink).get(&id.to_string()), Some(&1), "one e-mail for the notification");
+    wait_consumer_idle(log, Duration::from_secs(30)).await;
+    assert_eq!(count_by_notification(sink).get(&id.to_string()), Some(&1), "one e-mail for the notification");
     let mail = sink.messages().into_iter().find(|m| m.notification_id() == id.to_string()).unwrap();
     assert!(mail.header("To").contains(PIC.email), "{:?}", mail.headers);
 
