@@ -29,10 +29,8 @@ pub struct Relay {
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
-/// A row as read, typed: a template name this build does not know (written by a newer one)
-/// goes out as a notice, whose one parameter is the subject, rather than not at all.
-#[allow(clippy::too_many_arguments)]
-fn pending_row(
+/// An unsent row as the relay reads it.
+struct UnsentRow {
     id: Uuid,
     sequence: i64,
     complaint_id: Uuid,
@@ -48,30 +46,40 @@ fn pending_row(
     body: String,
     created_at: DateTime<Utc>,
     traceparent: Option<String>,
-) -> Result<PendingRow, sqlx::Error> {
-    let channel: Channel =
-        channel.parse().map_err(|_| sqlx::Error::Decode(format!("outbox row {id}: channel `{channel}`").into()))?;
-    let (template, params) = match template.parse::<Template>() {
-        Ok(template) => (template, params),
-        Err(_) => (Template::Notice, vec![subject.clone()]),
-    };
-    Ok(PendingRow {
-        id,
-        sequence,
-        complaint_id,
-        complaint_number,
-        event_type,
-        template,
-        params,
-        recipient_id,
-        recipient_role,
-        channel,
-        address,
-        subject,
-        body,
-        created_at,
-        traceparent,
-    })
+}
+
+/// A template name this build does not know (written by a newer one) goes out as a notice,
+/// whose one parameter is the subject, rather than not at all.
+impl TryFrom<UnsentRow> for PendingRow {
+    type Error = sqlx::Error;
+
+    fn try_from(row: UnsentRow) -> Result<Self, sqlx::Error> {
+        let channel: Channel = row
+            .channel
+            .parse()
+            .map_err(|_| sqlx::Error::Decode(format!("outbox row {}: channel `{}`", row.id, row.channel).into()))?;
+        let (template, params) = match row.template.parse::<Template>() {
+            Ok(template) => (template, row.params),
+            Err(_) => (Template::Notice, vec![row.subject.clone()]),
+        };
+        Ok(PendingRow {
+            id: row.id,
+            sequence: row.sequence,
+            complaint_id: row.complaint_id,
+            complaint_number: row.complaint_number,
+            event_type: row.event_type,
+            template,
+            params,
+            recipient_id: row.recipient_id,
+            recipient_role: row.recipient_role,
+            channel,
+            address: row.address,
+            subject: row.subject,
+            body: row.body,
+            created_at: row.created_at,
+            traceparent: row.traceparent,
+        })
+    }
 }
 
 const BATCH: i64 = 200;
@@ -185,7 +193,8 @@ impl Relay {
         let assignment = Template::AduanDitugaskan.name();
         let window = chrono::Duration::from_std(self.assignment_batch).unwrap_or(chrono::Duration::MAX);
         let due_before = (self.clock)() - window;
-        let mut rows = sqlx::query!(
+        let mut rows = sqlx::query_as!(
+            UnsentRow,
             "SELECT id, sequence, complaint_id, complaint_number, event_type, template, params, recipient_id, \
                recipient_role, channel, address, subject, body, created_at, traceparent FROM notification_outbox \
              WHERE published_at IS NULL AND (template <> $2 OR created_at <= $3) \
@@ -197,25 +206,7 @@ impl Relay {
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|r| {
-            pending_row(
-                r.id,
-                r.sequence,
-                r.complaint_id,
-                r.complaint_number,
-                r.event_type,
-                r.template,
-                r.params,
-                r.recipient_id,
-                r.recipient_role,
-                r.channel,
-                r.address,
-                r.subject,
-                r.body,
-                r.created_at,
-                r.traceparent,
-            )
-        })
+        .map(PendingRow::try_from)
         .collect::<Result<Vec<_>, _>>()?;
         let (people, channels): (Vec<String>, Vec<String>) = rows
             .iter()
@@ -226,7 +217,8 @@ impl Relay {
             return Ok(rows);
         }
         let taken: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let companions = sqlx::query!(
+        let companions = sqlx::query_as!(
+            UnsentRow,
             "SELECT id, sequence, complaint_id, complaint_number, event_type, template, params, recipient_id, \
                recipient_role, channel, address, subject, body, created_at, traceparent FROM notification_outbox \
              WHERE published_at IS NULL AND template = $1 AND NOT (id = ANY($2)) \
@@ -239,24 +231,8 @@ impl Relay {
         )
         .fetch_all(&mut *tx)
         .await?;
-        for r in companions {
-            rows.push(pending_row(
-                r.id,
-                r.sequence,
-                r.complaint_id,
-                r.complaint_number,
-                r.event_type,
-                r.template,
-                r.params,
-                r.recipient_id,
-                r.recipient_role,
-                r.channel,
-                r.address,
-                r.subject,
-                r.body,
-                r.created_at,
-                r.traceparent,
-            )?);
+        for row in companions {
+            rows.push(PendingRow::try_from(row)?);
         }
         rows.sort_by_key(|r| (r.sequence, r.id));
         Ok(rows)
