@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The demo's flow sends ten notifications, each by e-mail and WhatsApp.
-const EXPECTED_MESSAGES: usize = 20;
+const EXPECTED_EMAILS: usize = 10;
+const EXPECTED_MESSAGES: usize = 2 * EXPECTED_EMAILS;
 
 #[tokio::main]
 async fn main() {
@@ -41,7 +42,14 @@ async fn main() {
     );
     if received.emails + received.whatsapps == 0 {
         println!("  (nothing yet: is ehelpdesk-notifier running, and writing files rather than to an SMTP server?)");
-    } else if received.whatsapps == 0 {
+    } else if received.emails < EXPECTED_EMAILS {
+        println!(
+            "  (Tugasan kepada PIC dikumpul selama ASSIGNMENT_BATCH_SECS, 2 minit, sebelum dihantar / assignments to a \
+             PIC wait ASSIGNMENT_BATCH_SECS, 2 minutes, to go out together: look in {} then)",
+            mail.display()
+        );
+    }
+    if received.whatsapps == 0 && received.emails > 0 {
         println!(
             "  (WhatsApp: none yet. Between 22:00 and 07:00 Malaysian time they wait for the quiet hours to end; \
              WHATSAPP_QUIET_HOURS=off for none)"
