@@ -4,28 +4,15 @@
 //! `ASSIGNMENT_BATCH_SECS` and then sends, in one message per channel, every assignment to
 //! that person still waiting.
 
-use chrono::{DateTime, Utc};
-use ehelpdesk_shared::notification::{Channel, NotificationMessage, Template};
+use ehelpdesk_shared::notification::{NotificationMessage, Template};
 use uuid::Uuid;
 
-/// An outbox row the relay is about to publish.
+/// An outbox row the relay is about to publish: its message as it stands, and where it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingRow {
-    pub id: Uuid,
     pub sequence: i64,
-    pub complaint_id: Uuid,
-    pub complaint_number: String,
-    pub event_type: String,
-    pub template: Template,
-    pub params: Vec<String>,
-    pub recipient_id: String,
-    pub recipient_role: String,
-    pub channel: Channel,
-    pub address: String,
-    pub subject: String,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
     pub traceparent: Option<String>,
+    pub message: NotificationMessage,
 }
 
 /// One message to publish and the rows it speaks for, the row whose id it carries first.
@@ -42,8 +29,12 @@ pub fn gather(rows: Vec<PendingRow>, gather_assignments: bool) -> Vec<Outgoing> 
     let mut out: Vec<Outgoing> = vec![];
     let mut groups: Vec<Vec<PendingRow>> = vec![];
     for row in rows {
-        if gather_assignments && row.template == Template::AduanDitugaskan {
-            match groups.iter_mut().find(|g| g[0].recipient_id == row.recipient_id && g[0].channel == row.channel) {
+        let m = &row.message;
+        if gather_assignments && m.template == Template::AduanDitugaskan {
+            let same_person = |g: &&mut Vec<PendingRow>| {
+                g[0].message.recipient_id == m.recipient_id && g[0].message.channel == m.channel
+            };
+            match groups.iter_mut().find(same_person) {
                 Some(group) => group.push(row),
                 None => groups.push(vec![row]),
             }
@@ -59,31 +50,14 @@ pub fn gather(rows: Vec<PendingRow>, gather_assignments: bool) -> Vec<Outgoing> 
 }
 
 fn single(row: PendingRow) -> Outgoing {
-    Outgoing {
-        rows: vec![row.id],
-        traceparent: row.traceparent,
-        message: NotificationMessage {
-            id: row.id,
-            complaint_id: row.complaint_id,
-            complaint_number: row.complaint_number,
-            event_type: row.event_type,
-            template: row.template,
-            params: row.params,
-            recipient_id: row.recipient_id,
-            recipient_role: row.recipient_role,
-            channel: row.channel,
-            address: row.address,
-            subject: row.subject,
-            body: row.body,
-            created_at: row.created_at,
-            cycle: 0,
-        },
-    }
+    Outgoing { rows: vec![row.message.id], traceparent: row.traceparent, message: row.message }
 }
 
 /// One message for several assignments: it carries the first row's id and links to the
 /// inbox, not to one complaint.
 fn combined(group: Vec<PendingRow>) -> Outgoing {
+    let traceparent = group[0].traceparent.clone();
+    let group: Vec<NotificationMessage> = group.into_iter().map(|r| r.message).collect();
     let n = group.len();
     let numbers: Vec<&str> = group.iter().map(|r| r.complaint_number.as_str()).collect();
     let lines: String = group
@@ -113,31 +87,37 @@ fn combined(group: Vec<PendingRow>) -> Outgoing {
         created_at: lead.created_at,
         cycle: 0,
     };
-    Outgoing { message, traceparent: lead.traceparent.clone(), rows: group.iter().map(|r| r.id).collect() }
+    Outgoing { message, traceparent, rows: group.iter().map(|r| r.id).collect() }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
+    use ehelpdesk_shared::notification::Channel;
+
     use super::*;
 
     fn row(n: u128, template: Template, to: &str, channel: Channel) -> PendingRow {
         let number = format!("ADU-2026-{n:06}");
         PendingRow {
-            id: Uuid::from_u128(n),
             sequence: n as i64,
-            complaint_id: Uuid::from_u128(1000 + n),
-            complaint_number: number.clone(),
-            event_type: "ComplaintAssigned".into(),
-            template,
-            params: vec![number, format!("Aduan {n}"), "Gaji".into(), "JKR".into()],
-            recipient_id: to.into(),
-            recipient_role: "pic".into(),
-            channel,
-            address: format!("{to}@example.gov.my"),
-            subject: "s".into(),
-            body: "b".into(),
-            created_at: DateTime::UNIX_EPOCH,
             traceparent: None,
+            message: NotificationMessage {
+                id: Uuid::from_u128(n),
+                complaint_id: Uuid::from_u128(1000 + n),
+                complaint_number: number.clone(),
+                event_type: "ComplaintAssigned".into(),
+                template,
+                params: vec![number, format!("Aduan {n}"), "Gaji".into(), "JKR".into()],
+                recipient_id: to.into(),
+                recipient_role: "pic".into(),
+                channel,
+                address: format!("{to}@example.gov.my"),
+                subject: "s".into(),
+                body: "b".into(),
+                created_at: DateTime::UNIX_EPOCH,
+                cycle: 0,
+            },
         }
     }
 

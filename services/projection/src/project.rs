@@ -516,18 +516,7 @@ mod tests {
 
     #[test]
     fn assignment_goes_to_an_active_pic_and_nobody_hears_of_their_own_act() {
-        let (c, _) = logged();
-        let assigned = recorded(
-            ComplaintEvent::ComplaintAssigned(ComplaintAssigned {
-                pic_id: StaffId::parse("id", "pic-aminah").unwrap(),
-                pic_name: "Aminah".into(),
-                previous_pic_id: None,
-                covers_category: true,
-                note: None,
-            }),
-            actor("admin-siti", Role::Admin),
-        );
-        let c = Complaint::apply(Some(c), &Uuid::now_v7(), &assigned).unwrap();
+        let (c, assigned) = assigned();
         let sent = notifications(8, &assigned, &c, &staff(true));
         assert_eq!(sent.iter().map(|n| n.recipient_id.as_str()).collect::<Vec<_>>(), ["pic-aminah", "pic-aminah"]);
         assert!(notifications(8, &assigned, &c, &staff(false)).is_empty(), "deactivated staff get nothing");

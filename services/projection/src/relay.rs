@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::batching::{PendingRow, gather};
 use crate::metrics::ProjectionMetrics;
-use ehelpdesk_shared::notification::{Channel, NotifyConfig, Template};
+use ehelpdesk_shared::notification::{Channel, NotificationMessage, NotifyConfig, Template};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -63,21 +63,24 @@ impl TryFrom<UnsentRow> for PendingRow {
             Err(_) => (Template::Notice, vec![row.subject.clone()]),
         };
         Ok(PendingRow {
-            id: row.id,
             sequence: row.sequence,
-            complaint_id: row.complaint_id,
-            complaint_number: row.complaint_number,
-            event_type: row.event_type,
-            template,
-            params,
-            recipient_id: row.recipient_id,
-            recipient_role: row.recipient_role,
-            channel,
-            address: row.address,
-            subject: row.subject,
-            body: row.body,
-            created_at: row.created_at,
             traceparent: row.traceparent,
+            message: NotificationMessage {
+                id: row.id,
+                complaint_id: row.complaint_id,
+                complaint_number: row.complaint_number,
+                event_type: row.event_type,
+                template,
+                params,
+                recipient_id: row.recipient_id,
+                recipient_role: row.recipient_role,
+                channel,
+                address: row.address,
+                subject: row.subject,
+                body: row.body,
+                created_at: row.created_at,
+                cycle: 0,
+            },
         })
     }
 }
@@ -210,13 +213,13 @@ impl Relay {
         .collect::<Result<Vec<_>, _>>()?;
         let (people, channels): (Vec<String>, Vec<String>) = rows
             .iter()
-            .filter(|r| r.template == Template::AduanDitugaskan)
-            .map(|r| (r.recipient_id.clone(), r.channel.as_str().to_owned()))
+            .filter(|r| r.message.template == Template::AduanDitugaskan)
+            .map(|r| (r.message.recipient_id.clone(), r.message.channel.as_str().to_owned()))
             .unzip();
         if self.assignment_batch.is_zero() || people.is_empty() {
             return Ok(rows);
         }
-        let taken: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let taken: Vec<Uuid> = rows.iter().map(|r| r.message.id).collect();
         let companions = sqlx::query_as!(
             UnsentRow,
             "SELECT id, sequence, complaint_id, complaint_number, event_type, template, params, recipient_id, \
@@ -234,7 +237,7 @@ impl Relay {
         for row in companions {
             rows.push(PendingRow::try_from(row)?);
         }
-        rows.sort_by_key(|r| (r.sequence, r.id));
+        rows.sort_by_key(|r| (r.sequence, r.message.id));
         Ok(rows)
     }
 }
