@@ -15,8 +15,28 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A port nothing listens on, for a child process to bind a moment later.
+///
+/// Not a port the kernel picks (`bind(0)`): those come from the ephemeral range
+/// (`ip_local_port_range`, 32768-60999), which every outgoing connection of the tests
+/// also draws from, so between our check and the child's bind a client socket could take
+/// it ("Address already in use", seen in CI). Ports below that range are never handed
+/// out implicitly; each test process walks its own stretch of them, starting at an
+/// offset from its pid, and skips any that something already holds.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000; // 20000-31999, below the ephemeral range
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}-{}", FIRST + COUNT - 1)
 }
 
 /// A child process killed on drop, whatever happened.
