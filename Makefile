@@ -46,11 +46,13 @@ token: ## mint a development token: make token ID=pic-aminah ROLE=pic NAME="Amin
 bench: ## throughput and latency beside the machine's limits (about 10 min); bench/results/
 	$(CARGO) build --release --bins
 	scripts/venv.sh
+	scripts/smtp-sink.sh
 	exec scripts/with-services.sh target/release/ehelpdesk-bench
 
 bench-quick: ## the same at small sizes (about a minute)
 	$(CARGO) build --release --bins
 	scripts/venv.sh
+	scripts/smtp-sink.sh
 	exec scripts/with-services.sh target/release/ehelpdesk-bench --quick
 
 FUZZ_SECONDS ?= 60

@@ -5,6 +5,7 @@
 //! Needs the release binaries (`make bench` builds them), NATS and PostgreSQL. Every phase
 //! uses a stream and database of its own, removed afterwards.
 
+mod mail_server;
 mod notify;
 mod phases;
 mod report;

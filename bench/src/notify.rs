@@ -1,7 +1,7 @@
 //! (7-8) Notifications: the notifier's delivery rate to a local SMTP server beside the same
 //! server driven directly (lettre, as many pooled connections), and the time from a command
-//! accepted to its e-mail stored by the server, under a command load. The server is aiosmtpd
-//! from the project's .venv/ (`make bench` makes it), as in the tests.
+//! accepted to its e-mail stored by the server, under a command load. The server is Postfix's
+//! smtp-sink ([`crate::mail_server`]), fast enough not to be what is measured.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,12 +10,12 @@ use ehelpdesk_notifier::email::Letterhead;
 use ehelpdesk_shared::actor::Role;
 use ehelpdesk_shared::notification::{Channel, NotificationMessage, NotifyConfig, Template};
 use ehelpdesk_tests::fixtures::complaint;
-use ehelpdesk_tests::smtp_sink::SmtpSink;
 use ehelpdesk_tests::{TestDatabase, TestEventLog, service_env};
 use futures::StreamExt;
 use lettre::AsyncTransport;
 
 use crate::Sizes;
+use crate::mail_server::{MailServer, StoredMail};
 use crate::phases::{BenchError, Service, percentiles, token};
 use crate::report::Row;
 
@@ -80,7 +80,7 @@ fn letterhead() -> Result<Letterhead, BenchError> {
 
 /// The server's own limit, as a client sees it: the same messages sent straight to it.
 async fn raw_smtp(n: usize) -> Result<f64, BenchError> {
-    let sink = SmtpSink::start().await;
+    let sink = MailServer::start().await?;
     let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(sink.port)
         .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(CONNECTIONS))
@@ -106,7 +106,7 @@ async fn raw_smtp(n: usize) -> Result<f64, BenchError> {
 
 /// The notifier running, `n` notifications published at once: until the server holds them all.
 async fn through_the_notifier(n: usize) -> Result<f64, BenchError> {
-    let sink = SmtpSink::start().await;
+    let sink = MailServer::start().await?;
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
     let mut env = notifier_env(&log, &db, &sink);
@@ -130,7 +130,7 @@ async fn through_the_notifier(n: usize) -> Result<f64, BenchError> {
     for ack in acks {
         ack.await?;
     }
-    let stored = sink.wait_for(n, Duration::from_secs(600)).await.len();
+    let stored = sink.wait_for(n, Duration::from_secs(600)).await;
     let elapsed = started.elapsed().as_secs_f64();
     if stored < n {
         return Err(format!("the notifier delivered {stored} of {n} e-mails in 10 minutes").into());
@@ -138,7 +138,7 @@ async fn through_the_notifier(n: usize) -> Result<f64, BenchError> {
     Ok(n as f64 / elapsed)
 }
 
-fn notifier_env(log: &TestEventLog, db: &TestDatabase, sink: &SmtpSink) -> Vec<(&'static str, String)> {
+fn notifier_env(log: &TestEventLog, db: &TestDatabase, sink: &MailServer) -> Vec<(&'static str, String)> {
     let mut env = service_env(log, db);
     env.extend([
         ("NOTIFIER_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
@@ -156,7 +156,7 @@ fn notifier_env(log: &TestEventLog, db: &TestDatabase, sink: &SmtpSink) -> Vec<(
 /// Complaints filed by `virtual_users` at once; for each, from the 201 to the moment the
 /// server stored its acknowledgement (the Maildir file's modification time).
 async fn command_to_mailbox(sizes: &Sizes) -> Result<(f64, f64, usize), BenchError> {
-    let sink = SmtpSink::start().await;
+    let sink = MailServer::start().await?;
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
     let env = notifier_env(&log, &db, &sink);
@@ -186,16 +186,13 @@ async fn command_to_mailbox(sizes: &Sizes) -> Result<(f64, f64, usize), BenchErr
     for user in users {
         accepted.extend(user.await??);
     }
-    let stored = sink.wait_for(accepted.len(), Duration::from_secs(120)).await.len();
+    let stored = sink.wait_for(accepted.len(), Duration::from_secs(120)).await;
     if stored < accepted.len() {
         return Err(format!("{stored} of {} acknowledgements arrived within 2 minutes", accepted.len()).into());
     }
     let mut latencies = vec![];
-    for entry in std::fs::read_dir(sink.maildir.join("new"))? {
-        let path = entry?.path();
-        let stored_at = std::fs::metadata(&path)?.modified()?;
-        let text = std::fs::read_to_string(&path)?;
-        let Some(id) = text.split("/complaints/").nth(1).map(|rest| rest.chars().take(36).collect::<String>()) else {
+    for StoredMail { raw, stored_at } in sink.messages()? {
+        let Some(id) = raw.split("/complaints/").nth(1).map(|rest| rest.chars().take(36).collect::<String>()) else {
             continue;
         };
         if let Some(at) = accepted.get(&id) {
