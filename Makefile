@@ -30,7 +30,7 @@ help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | \
 		awk 'BEGIN { FS = ":.*## " } { printf "  %-16s %s\n", $$1, $$2 }'
 
-run: ## start NATS + PostgreSQL if needed, build, run both services (Ctrl-C stops all)
+run: ## start NATS + PostgreSQL if needed, build, run the services and the web app on :8082 (Ctrl-C stops all)
 	exec scripts/run.sh
 
 demo: ## walk the flow of domain.md against a running system (make run in another terminal)
@@ -65,12 +65,14 @@ fuzz: ## fuzz event and command decoding, FUZZ_SECONDS each (installs cargo-fuzz
 
 # The end-to-end tests start the built service binaries (target/debug/ehelpdesk-*), which
 # `cargo test` alone does not build for another package: build them first. The notifier's
-# tests deliver to aiosmtpd from the project-local .venv/ (scripts/venv.sh). Then the API
+# tests deliver to aiosmtpd from the project-local .venv/ (scripts/venv.sh); the web app's
+# drive Debian's Chromium through ChromeDriver (scripts/browser.sh installs both). Then the API
 # contract check (scripts/api-contract.sh): openapi-spec-validator and Schemathesis from a
 # project-local .venv/ against both services.
-test: ## build the binaries, make .venv/ if needed, start NATS + PostgreSQL if needed, cargo test --workspace, the API contract check
+test: ## build the binaries, make .venv/ and install Chromium if needed, start NATS + PostgreSQL if needed, cargo test --workspace, the API contract check
 	$(CARGO) build --workspace --bins
 	scripts/venv.sh
+	scripts/browser.sh
 	exec scripts/with-services.sh bash -c '$(CARGO) test --workspace && CARGO=$(CARGO) scripts/api-contract.sh'
 
 contract: ## only the API contract check (openapi-spec-validator + Schemathesis, makes .venv/ if missing)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make run`: NATS and PostgreSQL up, release build, the services in the foreground: the
-# command and projection services and the notifier (which, with no SMTP server or WhatsApp
-# token configured, writes e-mails to .data/mail and WhatsApp messages to .data/whatsapp).
+# command and projection services, the notifier (which, with no SMTP server or WhatsApp
+# token configured, writes e-mails to .data/mail and WhatsApp messages to .data/whatsapp) and
+# the web app (http://127.0.0.1:8082, with a picker of invented people to sign in as).
 # Ctrl-C (or SIGTERM) stops the services and whatever this run had to start.
 #
 # Environment: NATS_URL, DATABASE_URL, COMMAND_ADDR (127.0.0.1:8080), PROJECTION_ADDR
-# (127.0.0.1:8081), NOTIFIER_ADDR (127.0.0.1:8083), COMMAND_ADMIN_ADDR (127.0.0.1:9080),
+# (127.0.0.1:8081), NOTIFIER_ADDR (127.0.0.1:8083), WEB_ADDR (127.0.0.1:8082), COMMAND_ADMIN_ADDR (127.0.0.1:9080),
 # PROJECTION_ADMIN_ADDR (127.0.0.1:9081) and NOTIFIER_ADMIN_ADDR (127.0.0.1:9083; /metrics),
 # and every other setting of the services, passed through unchanged.
 set -euo pipefail
@@ -22,6 +23,7 @@ export COMMAND_ADMIN_ADDR=${COMMAND_ADMIN_ADDR:-127.0.0.1:9080}
 export PROJECTION_ADMIN_ADDR=${PROJECTION_ADMIN_ADDR:-127.0.0.1:9081}
 export NOTIFIER_ADDR=${NOTIFIER_ADDR:-127.0.0.1:8083}
 export NOTIFIER_ADMIN_ADDR=${NOTIFIER_ADMIN_ADDR:-127.0.0.1:9083}
+export WEB_ADDR=${WEB_ADDR:-127.0.0.1:8082}
 export MAIL_DIR=${MAIL_DIR:-$DATA/mail}
 export WHATSAPP_DIR=${WHATSAPP_DIR:-$DATA/whatsapp}
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
@@ -41,7 +43,7 @@ split_addr() {
 
 mkdir -p "$DATA"
 session=$(mktemp "$DATA/session.XXXXXX")
-cmd_pid="" proj_pid="" notifier_pid="" build_pid=""
+cmd_pid="" proj_pid="" notifier_pid="" web_pid="" build_pid=""
 
 stop_child() { # NAME PID
     local name=$1 pid=$2 i
@@ -68,6 +70,7 @@ cleanup() {
         kill -TERM -- "-$build_pid" 2>/dev/null || kill -TERM "$build_pid" 2>/dev/null || true
         wait "$build_pid" 2>/dev/null || true
     fi
+    [[ -n $web_pid ]] && stop_child ehelpdesk-web "$web_pid"
     [[ -n $notifier_pid ]] && stop_child ehelpdesk-notifier "$notifier_pid"
     [[ -n $proj_pid ]] && stop_child ehelpdesk-projection "$proj_pid"
     [[ -n $cmd_pid ]] && stop_child ehelpdesk-command "$cmd_pid"
@@ -80,13 +83,13 @@ trap cleanup EXIT
 trap 'echo; exit 130' INT
 trap 'exit 143' TERM
 
-for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR" "$NOTIFIER_ADDR" "$COMMAND_ADMIN_ADDR" "$PROJECTION_ADMIN_ADDR" \
-    "$NOTIFIER_ADMIN_ADDR"; do
+for addr in "$COMMAND_ADDR" "$PROJECTION_ADDR" "$NOTIFIER_ADDR" "$WEB_ADDR" "$COMMAND_ADMIN_ADDR" \
+    "$PROJECTION_ADMIN_ADDR" "$NOTIFIER_ADMIN_ADDR"; do
     split_addr "$addr"
     if tcp_open "$ADDR_HOST" "$ADDR_PORT"; then
         die "something already listens on $ADDR_HOST:$ADDR_PORT (an eHelpdesk service from another 'make run'?);" \
             "stop it, or choose other addresses with COMMAND_ADDR / PROJECTION_ADDR /" \
-            "NOTIFIER_ADDR / COMMAND_ADMIN_ADDR / PROJECTION_ADMIN_ADDR / NOTIFIER_ADMIN_ADDR"
+            "NOTIFIER_ADDR / WEB_ADDR / COMMAND_ADMIN_ADDR / PROJECTION_ADMIN_ADDR / NOTIFIER_ADMIN_ADDR"
     fi
 done
 
@@ -101,10 +104,10 @@ say "bootstrap admin (BOOTSTRAP_ADMIN_IDS): $BOOTSTRAP_ADMIN_IDS"
 
 "$ROOT/scripts/services.sh" up --session "$session"
 
-say "building the services (cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection -p ehelpdesk-notifier)"
+say "building the services (cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection -p ehelpdesk-notifier -p ehelpdesk-web)"
 # In the background (its own process group) and waited for, so that Ctrl-C or SIGTERM
 # is acted on at once: bash runs traps only between foreground commands.
-setsid cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection -p ehelpdesk-notifier </dev/null &
+setsid cargo build --release --bins -p ehelpdesk-command -p ehelpdesk-projection -p ehelpdesk-notifier -p ehelpdesk-web </dev/null &
 build_pid=$!
 rc=0
 wait "$build_pid" || rc=$?
@@ -126,6 +129,13 @@ fi
 say "starting ehelpdesk-notifier on $NOTIFIER_ADDR"
 "$BIN_DIR/ehelpdesk-notifier" </dev/null &
 notifier_pid=$!
+split_addr "$COMMAND_ADDR"
+export COMMAND_URL=${COMMAND_URL:-http://$URL_HOST:$ADDR_PORT}
+split_addr "$PROJECTION_ADDR"
+export QUERY_URL=${QUERY_URL:-http://$URL_HOST:$ADDR_PORT}
+say "starting ehelpdesk-web on $WEB_ADDR"
+"$BIN_DIR/ehelpdesk-web" </dev/null &
+web_pid=$!
 
 # Each service listens within seconds (the command service also when NATS is slow: it
 # then answers 503 until the stream is set up). A service that exits is reported, and
@@ -164,17 +174,28 @@ fi
 proj_state=0
 wait_listening ehelpdesk-projection "$proj_pid" "$PROJECTION_ADDR" || proj_state=$?
 ((proj_state == 1)) && projection_exited
+# service_exited NAME PID_VAR NOTE_VAR CONSEQUENCE: reaps a service that stopped, and notes it
+# for the summary; the run goes on without it.
+service_exited() {
+    local name=$1 pid_var=$2 note_var=$3 consequence=$4 rc=0
+    wait "${!pid_var}" || rc=$?
+    printf -v "$pid_var" '%s' ""
+    printf -v "$note_var" '%s' "not running: $name exited with status $rc (see its output above)"
+    warn "${!note_var}. $consequence"
+}
 notifier_note=""
 notifier_exited() {
-    local rc=0
-    wait "$notifier_pid" || rc=$?
-    notifier_pid=""
-    notifier_note="not running: ehelpdesk-notifier exited with status $rc (see its output above)"
-    warn "$notifier_note. The other services keep running; nobody is notified meanwhile."
+    service_exited ehelpdesk-notifier notifier_pid notifier_note \
+        "The other services keep running; nobody is notified meanwhile."
 }
 notifier_state=0
 wait_listening ehelpdesk-notifier "$notifier_pid" "$NOTIFIER_ADDR" || notifier_state=$?
 ((notifier_state == 1)) && notifier_exited
+web_note=""
+web_exited() { service_exited ehelpdesk-web web_pid web_note "The APIs keep running."; }
+web_state=0
+wait_listening ehelpdesk-web "$web_pid" "$WEB_ADDR" || web_state=$?
+((web_state == 1)) && web_exited
 
 split_addr "$COMMAND_ADDR"
 cmd_url="http://$URL_HOST:$ADDR_PORT"
@@ -185,6 +206,12 @@ proj_url="http://$URL_HOST:$ADDR_PORT"
     echo
     echo "  eHelpdesk is running. Ctrl-C stops it (and the servers this run started)."
     echo
+    split_addr "$WEB_ADDR"
+    if [[ -n $web_note ]]; then
+        echo "  web app       http://$URL_HOST:$ADDR_PORT          $web_note"
+    else
+        echo "  web app       http://$URL_HOST:$ADDR_PORT          open it in a browser; sign in as any invented person"
+    fi
     echo "  command API   $cmd_url          GET /readyz: $cmd_ready"
     echo "     OpenAPI    $cmd_url/openapi.json"
     if [[ -n $proj_note ]]; then
@@ -226,6 +253,9 @@ while :; do
     fi
     if [[ -n $notifier_pid ]] && ! kill -0 "$notifier_pid" 2>/dev/null; then
         notifier_exited
+    fi
+    if [[ -n $web_pid ]] && ! kill -0 "$web_pid" 2>/dev/null; then
+        web_exited
     fi
     sleep 1 &
     wait $! || true

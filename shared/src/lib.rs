@@ -24,6 +24,7 @@ pub mod auth;
 pub mod category;
 pub mod complaint;
 pub mod config;
+pub mod demo_people;
 pub mod envelope;
 pub mod error;
 pub mod http;

@@ -1,22 +1,12 @@
-//! Invented people for tests and the demo. None of these names, identity numbers, phone
-//! numbers or addresses belong to anyone real.
+//! Invented people for tests and the demo (they live in `ehelpdesk_shared::demo_people`, which
+//! the web app's development picker lists too), and the bodies tests send.
 
 use std::time::Duration;
 
 use ehelpdesk_shared::actor::Role;
-use ehelpdesk_shared::auth::{AuthConfig, DEVELOPMENT_SECRET, Profile, claims_for, mint_hs256};
+use ehelpdesk_shared::auth::{AuthConfig, DEVELOPMENT_SECRET, claims_for, mint_hs256};
+pub use ehelpdesk_shared::demo_people::*;
 use serde_json::{Value, json};
-
-#[derive(Debug, Clone)]
-pub struct Person {
-    pub id: &'static str,
-    pub role: &'static str,
-    pub name: &'static str,
-    pub ic_number: &'static str,
-    pub email: &'static str,
-    pub phone: &'static str,
-    pub ptj: &'static str,
-}
 
 /// The HS256 secret tokens are minted with: `JWT_HS256_SECRET`, as the services read it,
 /// or the development secret they fall back to.
@@ -42,120 +32,25 @@ pub fn auth_config() -> AuthConfig {
     }
 }
 
-impl Person {
+/// What tests do with a person beyond what they are: a token, and a request made as them.
+pub trait PersonExt {
     /// A bearer token for this person in their role, valid for an hour.
-    pub fn token(&self) -> String {
+    fn token(&self) -> String;
+    fn headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder;
+}
+
+impl PersonExt for Person {
+    fn token(&self) -> String {
         let role: Role = self.role.parse().expect("fixture roles are valid");
         let mut claims = claims_for(&auth_config(), self.id, self.name, &[role], Duration::from_secs(3600));
         claims.profile = self.profile();
         mint_hs256(&jwt_secret(), &claims).expect("token")
     }
 
-    /// What the portal knows of this person, as its tokens carry it.
-    pub fn profile(&self) -> Profile {
-        Profile {
-            ic_number: Some(self.ic_number.into()),
-            email: Some(self.email.into()),
-            phone_number: Some(self.phone.into()),
-            ptj: Some(self.ptj.into()),
-        }
-    }
-
-    pub fn headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    fn headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.bearer_auth(self.token())
     }
-
-    /// The same person acting in another role.
-    pub fn as_role(&self, role: &'static str) -> Person {
-        Person { role, ..self.clone() }
-    }
-
-    /// Body of `POST /v1/staff` registering this person.
-    pub fn registration(&self, roles: &[&str], categories: &[&str]) -> Value {
-        json!({
-            "staff_id": self.id, "ic_number": self.ic_number, "name": self.name, "email": self.email,
-            "phone": self.phone, "ptj": self.ptj, "roles": roles, "categories": categories,
-        })
-    }
-
-    /// The `complainant` object of a complaint filed by (or for) this person.
-    pub fn as_complainant(&self) -> Value {
-        json!({
-            "id": self.id, "ic_number": self.ic_number, "name": self.name, "email": self.email,
-            "phone": self.phone, "ptj": self.ptj,
-        })
-    }
 }
-
-pub const ADMIN: Person = Person {
-    id: "admin-siti",
-    role: "admin",
-    name: "Siti Nurhaliza binti Omar",
-    ic_number: "800212-03-5012",
-    email: "siti.admin@helpdesk.example.gov.my",
-    phone: "013-900 1001",
-    ptj: "Perbendaharaan Negeri",
-};
-
-pub const PIC: Person = Person {
-    id: "pic-aminah",
-    role: "pic",
-    name: "Aminah binti Yusof",
-    ic_number: "850315-03-5124",
-    email: "aminah.pic@helpdesk.example.gov.my",
-    phone: "013-900 2002",
-    ptj: "Perbendaharaan Negeri",
-};
-
-pub const OTHER_PIC: Person = Person {
-    id: "pic-bakar",
-    role: "pic",
-    name: "Abu Bakar bin Salleh",
-    ic_number: "790808-03-5233",
-    email: "bakar.pic@helpdesk.example.gov.my",
-    phone: "013-900 3003",
-    ptj: "Perbendaharaan Negeri",
-};
-
-pub const IMPLEMENTOR: Person = Person {
-    id: "impl-chong",
-    role: "implementor",
-    name: "Chong Wei Ming",
-    ic_number: "880101-14-5345",
-    email: "chong.impl@vendor.example.my",
-    phone: "017-900 4004",
-    ptj: "Pasukan Pelaksana iSPEKS",
-};
-
-pub const COMPLAINANT: Person = Person {
-    id: "pengadu-ali",
-    role: "complainant",
-    name: "Ali bin Abu",
-    ic_number: "900101-03-5678",
-    email: "ali.abu@jkr.example.gov.my",
-    phone: "012-345 6789",
-    ptj: "Jabatan Kerja Raya Negeri",
-};
-
-pub const OTHER_COMPLAINANT: Person = Person {
-    id: "pengadu-mei",
-    role: "complainant",
-    name: "Tan Mei Ling",
-    ic_number: "920505-03-5456",
-    email: "mei.ling@jpn.example.gov.my",
-    phone: "019-876 5432",
-    ptj: "Jabatan Pertanian Negeri",
-};
-
-pub const AUDITOR: Person = Person {
-    id: "audit-devi",
-    role: "auditor",
-    name: "Devi a/p Ramasamy",
-    ic_number: "830707-03-5890",
-    email: "devi.audit@audit.example.gov.my",
-    phone: "011-2345 6789",
-    ptj: "Jabatan Audit Negeri",
-};
 
 /// The event types of domain.md's whole flow, in order, as the tests and the demo walk it.
 pub const WHOLE_FLOW_EVENTS: [&str; 10] = [
@@ -187,13 +82,3 @@ pub fn complaint_for(person: &Person, category: &str, title: &str) -> Value {
     body["complainant"] = person.as_complainant();
     body
 }
-
-pub const OTHER_IMPLEMENTOR: Person = Person {
-    id: "impl-farid",
-    role: "implementor",
-    name: "Farid bin Kamal",
-    ic_number: "870404-03-5567",
-    email: "farid.impl@vendor.example.my",
-    phone: "017-900 5005",
-    ptj: "Pasukan Pelaksana iSPEKS",
-};

@@ -3,6 +3,7 @@
 //! Every test gets its own stream and subject prefix ([`TestEventLog`]), removed again when
 //! the test ends, pass or fail.
 
+pub mod browser;
 pub mod consistency;
 pub mod demo;
 pub mod fixtures;
@@ -16,6 +17,7 @@ pub mod whatsapp_stub;
 
 use std::net::SocketAddr;
 
+use crate::fixtures::PersonExt;
 use ehelpdesk_command::configuration::Settings;
 use ehelpdesk_command::startup::Application;
 use ehelpdesk_shared::config::EventLogConfig;

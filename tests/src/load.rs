@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{ADMIN, COMPLAINANT, PIC, Person, complaint};
+use crate::fixtures::{ADMIN, COMPLAINANT, PIC, Person, PersonExt, complaint};
 
 /// Where the workers send: changed under load when a service is restarted on a new port.
 #[derive(Debug, Clone)]

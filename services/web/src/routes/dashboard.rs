@@ -1,0 +1,50 @@
+//! "Utama": where each role starts. A PIC's "Inbox Helpdesk" carries the badge.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use ehelpdesk_shared::actor::Role;
+use serde::Deserialize;
+
+use crate::api::Service;
+use crate::csrf::CsrfToken;
+use crate::error::PageError;
+use crate::pages::dashboard::{DashboardPage, Tile};
+use crate::pages::{Chrome, Render};
+use crate::session::Session;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+struct Badge {
+    count: i64,
+}
+
+pub async fn show(State(state): State<AppState>, session: Session, csrf: CsrfToken) -> Result<Response, PageError> {
+    let tiles = match session.person.role {
+        Role::Pic | Role::Implementor => {
+            let badge: Badge = state.api.get(&session, Service::Query, "/v1/inbox/badge").await?;
+            vec![Tile {
+                href: "/inbox",
+                title: "Inbox Helpdesk",
+                blurb: "Aduan yang ditugaskan kepada anda. / Complaints assigned to you.",
+                badge: Some(badge.count),
+                badge_label: "aduan terbuka / open complaints",
+            }]
+        }
+        Role::Admin | Role::Auditor => vec![Tile {
+            href: "/inbox",
+            title: "Semua Aduan / All complaints",
+            blurb: "Cari dan tapis semua aduan. / Search and filter every complaint.",
+            badge: None,
+            badge_label: "",
+        }],
+        Role::Complainant => vec![Tile {
+            href: "/inbox",
+            title: "Aduan Saya / My complaints",
+            blurb: "Aduan yang anda failkan dan statusnya. / The complaints you filed and their state.",
+            badge: None,
+            badge_label: "",
+        }],
+    };
+    Ok(DashboardPage { chrome: Chrome::signed_in(&session, csrf.0, "/"), tiles }.render_page(StatusCode::OK))
+}

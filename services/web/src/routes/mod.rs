@@ -1,0 +1,36 @@
+//! Every page and form, one module per screen; [`router`] is the only list of them.
+
+pub mod assets;
+pub mod complaint;
+pub mod dashboard;
+pub mod inbox;
+pub mod probes;
+pub mod sign_in;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/", get(dashboard::show))
+        .route("/masuk", get(sign_in::show))
+        .route("/masuk/mypkn", get(sign_in::to_portal).post(sign_in::from_portal))
+        .route("/keluar", post(sign_in::sign_out))
+        .route("/inbox", get(inbox::show))
+        .route("/complaints/{id}", get(complaint::show))
+        .route("/complaints/{id}/reply", post(complaint::reply))
+        .route("/static/{*path}", get(assets::serve))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz));
+    // The picker exists only outside production: there is no route to find.
+    if !state.settings.production {
+        router = router.route("/masuk/dev", post(sign_in::sign_in_as));
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+async fn not_found() -> crate::error::PageError {
+    crate::error::PageError::NotFound
+}

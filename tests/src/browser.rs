@@ -1,0 +1,148 @@
+//! A real browser for the web app's tests: Debian's Chromium, headless, driven through its
+//! ChromeDriver (WebDriver) with fantoccini. `make test` installs both (scripts/browser.sh).
+//! Each [`Browser`] has a ChromeDriver and a profile of its own, removed on drop.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::process::free_port;
+
+pub struct Browser {
+    pub client: Client,
+    /// The web app's base URL, which [`Self::goto`] paths are relative to.
+    pub base: String,
+    driver: Child,
+    profile: PathBuf,
+}
+
+/// The phone width the guide's PICs open links at, and a desktop.
+pub const PHONE: (u32, u32) = (390, 844);
+pub const DESKTOP: (u32, u32) = (1366, 900);
+
+impl Browser {
+    pub async fn open(base: &str) -> Self {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (scripts/browser.sh; make test runs it)");
+        let profile = std::env::temp_dir().join(format!("ehelpdesk-chromium-{}", uuid::Uuid::new_v4().simple()));
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--lang=ms-MY", format!("--user-data-dir={}", profile.display()),
+                         format!("--window-size={},{}", DESKTOP.0, DESKTOP.1)],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            match ClientBuilder::new(HttpConnector::new()).capabilities(capabilities.clone()).connect(&url).await {
+                Ok(client) => return Self { client, base: base.trim_end_matches('/').to_owned(), driver, profile },
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no WebDriver session at {url}: {last_error}");
+    }
+
+    pub async fn goto(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.expect("page loads");
+    }
+
+    /// The path (and query) the browser is at.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("current url");
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// The element matching `css`, waiting (bounded) for it to appear.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}` on {}: {e}", self.base))
+    }
+
+    pub async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    /// Chooses the option with `value` in the `<select>` at `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.find(css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("choose {value} in `{css}`: {e}"));
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("text")
+    }
+
+    /// The whole page's visible text.
+    pub async fn page_text(&self) -> String {
+        self.text("body").await
+    }
+
+    /// Waits (bounded) until the page's text contains `needle`; returns the text.
+    pub async fn wait_for_text(&self, needle: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..100 {
+            text = self.page_text().await;
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{needle}` never showed at {}; the page says:\n{text}", self.path().await);
+    }
+
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.client.set_window_size(width, height).await.expect("window size");
+    }
+
+    /// A PNG of the window, written to `path`.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot folder");
+        }
+        std::fs::write(path, png).expect("screenshot written");
+    }
+
+    /// Ends the WebDriver session (the browser closes); drop stops ChromeDriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}

@@ -1,0 +1,221 @@
+//! The web app in a real headless Chromium, against real command and query services on NATS
+//! and PostgreSQL: sign-in, the inbox, a complaint's page and the PIC's reply; and what nobody
+//! may do (no page without a session, no form without its CSRF token, no complaint of
+//! another's, no picker in production).
+
+use ehelpdesk_tests::browser::Browser;
+use ehelpdesk_tests::fixtures::*;
+use ehelpdesk_tests::process::Service;
+use ehelpdesk_tests::{TestDatabase, TestEventLog, service_env};
+use serde_json::{Value, json};
+
+/// The command and query services and the web app over them, each test its own.
+struct WebSystem {
+    _log: TestEventLog,
+    _db: TestDatabase,
+    command: Service,
+    query: Service,
+    web: Service,
+    http: reqwest::Client,
+}
+
+impl WebSystem {
+    async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(web_env: &[(&'static str, &str)]) -> Self {
+        let log = TestEventLog::new();
+        let db = TestDatabase::new().await;
+        let env = service_env(&log, &db);
+        let mut command = Service::start("ehelpdesk-command", &env, "COMMAND_ADDR");
+        command.wait_ready().await;
+        let mut query = Service::start("ehelpdesk-projection", &env, "PROJECTION_ADDR");
+        query.wait_ready().await;
+        let mut web_vars = env.clone();
+        web_vars.push(("COMMAND_URL", command.url.clone()));
+        web_vars.push(("QUERY_URL", query.url.clone()));
+        web_vars.extend(web_env.iter().map(|(k, v)| (*k, v.to_string())));
+        let mut web = Service::start("ehelpdesk-web", &web_vars, "WEB_ADDR");
+        web.wait_ready().await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { _log: log, _db: db, command, query, web, http }
+    }
+
+    async fn post(&self, who: &Person, path: &str, body: Value) -> Value {
+        let response = who.headers(self.http.post(format!("{}{path}", self.command.url))).json(&body).send().await;
+        let response = response.expect("command service answers");
+        let status = response.status();
+        let value: Value = response.json().await.expect("JSON");
+        assert!(status.is_success(), "{path}: {status} {value}");
+        value
+    }
+
+    async fn register(&self, person: &Person, roles: &[&str], categories: &[&str]) {
+        self.post(&ADMIN, "/v1/staff", person.registration(roles, categories)).await;
+    }
+
+    /// A complaint filed by `complainant`; (id, number, stream sequence).
+    async fn file(&self, complainant: &Person, title: &str) -> (String, String, u64) {
+        let receipt = self.post(complainant, "/v1/complaints", complaint("AC", title)).await;
+        let id = receipt["complaint_id"].as_str().unwrap().to_owned();
+        let number = receipt["complaint_number"].as_str().unwrap().to_owned();
+        (id, number, receipt["stream_sequence"].as_u64().unwrap())
+    }
+
+    async fn assign(&self, id: &str, pic: &Person) -> u64 {
+        let receipt = self.post(&ADMIN, &format!("/v1/complaints/{id}/assignment"), json!({"pic_id": pic.id})).await;
+        receipt["stream_sequence"].as_u64().unwrap()
+    }
+
+    /// Waits until the query service has applied `seq`.
+    async fn projected(&self, seq: u64) {
+        let url = format!("{}/v1/complaints?limit=1&min_seq={seq}", self.query.url);
+        let response = ADMIN.headers(self.http.get(url)).send().await.unwrap();
+        assert!(response.status().is_success(), "projection never reached {seq}");
+    }
+
+    /// A request to the web app carrying `who`'s session and a CSRF seed cookie.
+    fn as_signed_in(&self, who: &Person, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.header("cookie", format!("ehd_session={}; ehd_csrf={}", who.token(), "ab".repeat(32)))
+    }
+}
+
+#[tokio::test]
+async fn a_pic_signs_in_finds_the_assigned_complaint_and_replies_with_each_status() {
+    let system = WebSystem::start().await;
+    system.register(&PIC, &["pic"], &["AC"]).await;
+    let (id, number, _) = system.file(&COMPLAINANT, "Amaun salah pada baris arahan bayaran").await;
+    let seq = system.assign(&id, &PIC).await;
+    system.projected(seq).await;
+
+    let browser = Browser::open(&system.web.url).await;
+    // No session: to the sign-in, which remembers where the PIC was going.
+    browser.goto("/inbox").await;
+    assert_eq!(browser.path().await, "/masuk?next=%2Finbox");
+    browser.click("button[data-person='pic-aminah-pic']").await;
+    let inbox = browser.wait_for_text(&number).await;
+    assert_eq!(browser.path().await, "/inbox");
+    assert!(inbox.contains("******-**-5678"), "the inbox masks identity numbers: {inbox}");
+    assert!(!inbox.contains("900101"), "no whole identity number in a list: {inbox}");
+    assert!(inbox.contains("DITUGASKAN") && inbox.contains("Pendahuluan & Tuntutan (AC)"), "{inbox}");
+
+    browser.click(&format!("a[href='/complaints/{id}']")).await;
+    let page = browser.wait_for_text("Maklumat Aduan & Pengadu").await;
+    assert!(page.contains("Ali bin Abu") && page.contains("Amaun salah pada baris arahan bayaran"), "{page}");
+    assert!(page.contains("Ditugaskan kepada PIC"), "the history shows the assignment: {page}");
+
+    // "Mohon Maklumbalas Pengadu": the page after the submit shows the reply (min_seq).
+    reply(&browser, "Sila nyatakan nombor baucar yang terlibat.", "awaiting_complainant", "", "").await;
+    let page = browser.wait_for_text("Sila nyatakan nombor baucar yang terlibat.").await;
+    assert!(page.contains("MOHON MAKLUMBALAS PENGADU"), "{page}");
+
+    // "Dalam Tindakan Vendor" without a vendor: refused on the form, what was typed kept.
+    reply(&browser, "Dirujuk kepada vendor.", "with_vendor", "", "").await;
+    assert!(browser.text("#reply-error").await.contains("Sila pilih vendor"));
+    assert_eq!(browser.find("#message").await.prop("value").await.unwrap().as_deref(), Some("Dirujuk kepada vendor."));
+
+    // With TTSB and its log number.
+    reply(&browser, "Dirujuk kepada vendor.", "with_vendor", "TTSB", "TTSB-2026-0042").await;
+    let page = browser.wait_for_text("TTSB (log TTSB-2026-0042)").await;
+    assert!(page.contains("DALAM TINDAKAN VENDOR"), "{page}");
+
+    // "Mohon Pengadu Tutup Aduan".
+    reply(&browser, "Masalah telah diselesaikan oleh vendor.", "pending_closure", "", "").await;
+    let page = browser.wait_for_text("Masalah telah diselesaikan oleh vendor.").await;
+    assert!(page.contains("MOHON PENGADU TUTUP ADUAN"), "{page}");
+    browser.close().await;
+}
+
+async fn reply(browser: &Browser, message: &str, status: &str, vendor: &str, log: &str) {
+    browser.fill("#message", message).await;
+    browser.select("#reply-status", status).await;
+    browser.select("#vendor", vendor).await;
+    browser.fill("#vendor_log_number", log).await;
+    browser.click("form.reply button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn a_refusal_from_the_api_is_shown_on_the_form_in_malay() {
+    let system = WebSystem::start().await;
+    // Nobody has been assigned: the API refuses a reply (not_assigned).
+    let (id, _, seq) = system.file(&COMPLAINANT, "Slip gaji bulan lepas tidak dijana").await;
+    system.projected(seq).await;
+    let browser = Browser::open(&system.web.url).await;
+    browser.goto(&format!("/complaints/{id}")).await;
+    browser.click("button[data-person='admin-siti-admin']").await;
+    browser.wait_for_text("Maklumat Aduan & Pengadu").await;
+    reply(&browser, "Sila semak.", "awaiting_complainant", "", "").await;
+    let error = browser.text("#reply-error").await;
+    assert!(error.starts_with("Aduan ini belum ditugaskan kepada PIC"), "{error}");
+    assert!(!browser.page_text().await.contains("\"code\""), "no raw JSON on the page");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn no_page_without_a_session_no_form_without_its_token_and_no_complaint_of_another() {
+    let system = WebSystem::start().await;
+    let (id, _, seq) = system.file(&COMPLAINANT, "Invois tidak dapat dicetak").await;
+    system.projected(seq).await;
+    let web = &system.web.url;
+    for path in ["/", "/inbox", &format!("/complaints/{id}")] {
+        let response = system.http.get(format!("{web}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("/masuk?next="), "{path} -> {location}");
+    }
+    // A link from an e-mail arrives without the SameSite=Strict cookie: the page reloads
+    // itself from this site rather than asking to sign in at once.
+    let response =
+        system.http.get(format!("{web}/complaints/{id}")).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains(&format!("url=/complaints/{id}")));
+
+    // Another complainant gets the same 404 as from the API.
+    let other = system.as_signed_in(&OTHER_COMPLAINANT, system.http.get(format!("{web}/complaints/{id}")));
+    let response = other.send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Tidak dijumpai"));
+
+    // A form without its CSRF token is refused and changes nothing.
+    let events_before = system._log.event_count().await;
+    let forged = system
+        .as_signed_in(&ADMIN, system.http.post(format!("{web}/complaints/{id}/reply")))
+        .form(&[("message", "Dipalsukan"), ("status", "awaiting_complainant")]);
+    let response = forged.send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("Borang tamat tempoh"));
+    let wrong = system.as_signed_in(&ADMIN, system.http.post(format!("{web}/complaints/{id}/reply"))).form(&[
+        ("_csrf", "00".repeat(32).as_str()),
+        ("message", "Dipalsukan"),
+        ("status", "awaiting_complainant"),
+    ]);
+    assert_eq!(wrong.send().await.unwrap().status(), 403);
+    assert_eq!(system._log.event_count().await, events_before);
+
+    // Every answer forbids inline script and framing.
+    let response = system.http.get(format!("{web}/masuk")).send().await.unwrap();
+    let csp = response.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'")
+    );
+}
+
+#[tokio::test]
+async fn production_has_no_development_picker() {
+    let system = WebSystem::start_with(&[
+        ("APP_ENV", "production"),
+        // Production refuses the development secret the other services use here.
+        ("JWT_HS256_SECRET", "a-portal-secret-for-the-production-test-0123456"),
+        ("WEB_SESSION_SECRET", "a-session-secret-for-the-production-test-0123"),
+        ("MYPKN_SIGN_IN_URL", "https://mypkn.example.gov.my/masuk"),
+        ("PUBLIC_BASE_URL", "https://helpdesk.example.gov.my"),
+    ])
+    .await;
+    let web = &system.web.url;
+    let page = system.http.get(format!("{web}/masuk")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("data-person"), "no picker in production");
+    assert!(page.contains("MyPKN"));
+    let pick = system.http.post(format!("{web}/masuk/dev")).form(&[("id", "admin-siti"), ("role", "admin")]);
+    assert_eq!(pick.send().await.unwrap().status(), 404);
+}
