@@ -20,8 +20,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # ---- run -----------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim
-# ca-certificates as in the other images. SMTP over TLS and the Cloud API do not read them:
-# they check certificates against the roots built into the binary (webpki-roots).
+# ca-certificates: SMTP over TLS checks the mail server's certificate against the system's CA
+# store (add a treasury CA here if its mail server uses one); the Cloud API's is checked against
+# the roots built into the binary (webpki-roots).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

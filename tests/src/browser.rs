@@ -2,6 +2,7 @@
 //! ChromeDriver (WebDriver) with fantoccini. `make test` installs both (scripts/browser.sh).
 //! Each [`Browser`] has a ChromeDriver and a profile of its own, removed on drop.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -27,7 +28,10 @@ pub const DESKTOP: (u32, u32) = (1366, 900);
 impl Browser {
     pub async fn open(base: &str) -> Self {
         let port = free_port();
+        // A process group of its own: Chromium is ChromeDriver's child, and a test that
+        // panics must not leave it running (drop kills the whole group).
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -107,13 +111,18 @@ impl Browser {
         self.text("body").await
     }
 
-    /// Waits (bounded) until the page's text contains `needle`; returns the text.
+    /// Waits (bounded) until the page's text contains `needle`; returns the text. The page
+    /// may be mid-navigation (an element read a moment ago gone stale): that is read again.
     pub async fn wait_for_text(&self, needle: &str) -> String {
         let mut text = String::new();
         for _ in 0..100 {
-            text = self.page_text().await;
-            if text.contains(needle) {
-                return text;
+            if let Ok(body) = self.client.find(Locator::Css("body")).await
+                && let Ok(now) = body.text().await
+            {
+                text = now;
+                if text.contains(needle) {
+                    return text;
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -141,6 +150,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        // Chromium may have left the group: its processes are named by our profile folder.
+        let _ = Command::new("pkill").args(["-KILL", "-f", &self.profile.display().to_string()]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);

@@ -3,7 +3,7 @@
 //! may do (no page without a session, no form without its CSRF token, no complaint of
 //! another's, no picker in production).
 
-use ehelpdesk_tests::browser::Browser;
+use ehelpdesk_tests::browser::{Browser, DESKTOP, PHONE};
 use ehelpdesk_tests::fixtures::*;
 use ehelpdesk_tests::process::Service;
 use ehelpdesk_tests::{TestDatabase, TestEventLog, service_env};
@@ -99,6 +99,7 @@ async fn a_pic_signs_in_finds_the_assigned_complaint_and_replies_with_each_statu
     assert!(inbox.contains("******-**-5678"), "the inbox masks identity numbers: {inbox}");
     assert!(!inbox.contains("900101"), "no whole identity number in a list: {inbox}");
     assert!(inbox.contains("DITUGASKAN") && inbox.contains("Pendahuluan & Tuntutan (AC)"), "{inbox}");
+    screenshots(&browser, "inbox").await;
 
     browser.click(&format!("a[href='/complaints/{id}']")).await;
     let page = browser.wait_for_text("Maklumat Aduan & Pengadu").await;
@@ -124,7 +125,20 @@ async fn a_pic_signs_in_finds_the_assigned_complaint_and_replies_with_each_statu
     reply(&browser, "Masalah telah diselesaikan oleh vendor.", "pending_closure", "", "").await;
     let page = browser.wait_for_text("Masalah telah diselesaikan oleh vendor.").await;
     assert!(page.contains("MOHON PENGADU TUTUP ADUAN"), "{page}");
+    screenshots(&browser, "complaint").await;
     browser.close().await;
+}
+
+/// With `EHELPDESK_SCREENSHOTS=<folder>` (README's pictures: `docs/screenshots`), the page at
+/// desktop and phone width, as `<name>-desktop.png` and `<name>-phone.png`.
+async fn screenshots(browser: &Browser, name: &str) {
+    let Ok(folder) = std::env::var("EHELPDESK_SCREENSHOTS") else { return };
+    let folder = std::path::Path::new(&folder);
+    for (size, label) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
+        browser.resize(size).await;
+        browser.screenshot(&folder.join(format!("{name}-{label}.png"))).await;
+    }
+    browser.resize(DESKTOP).await;
 }
 
 async fn reply(browser: &Browser, message: &str, status: &str, vendor: &str, log: &str) {
