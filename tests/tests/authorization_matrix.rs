@@ -85,6 +85,7 @@ fn rows() -> Vec<Row> {
         r("GET /v1/categories", State::Logged, [Ok(200); 8]),
         r("GET /v1/inbox?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
         r("GET /v1/inbox/badge?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
+        r("GET /v1/inbox/badge/stream?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
         r("GET /v1/triage", State::Logged, readers),
         r(
             "GET /v1/complaints (search)",
@@ -237,7 +238,19 @@ impl World {
             && !row.endpoint.contains("(command)")
             && !path.starts_with("/v1/staff")
             && path != "/v1/categories";
-        if on_query_side {
+        if path.starts_with("/v1/inbox/badge/stream") {
+            // An event stream never ends: its answer's head is the cell (a refusal is whole).
+            let response = who.headers(reqwest::Client::new().get(self.projection.url(&path))).send().await;
+            let response = response.expect("request sent");
+            if response.status().is_success() {
+                return Reply {
+                    status: response.status().as_u16(),
+                    headers: response.headers().clone(),
+                    body: Value::Null,
+                };
+            }
+            Reply::from(response).await
+        } else if on_query_side {
             let separator = if path.contains('?') { '&' } else { '?' };
             self.projection.get(&format!("{path}{separator}min_seq={seq}"), who).await
         } else if method == "GET" {
@@ -311,7 +324,7 @@ async fn every_cell_of_the_authorization_matrix() {
             }
         }
     }
-    assert_eq!(cells, 28 * 8);
+    assert_eq!(cells, 29 * 8);
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from docs/security.md:\n{}",

@@ -141,6 +141,37 @@ async fn screenshots(browser: &Browser, name: &str) {
     browser.resize(DESKTOP).await;
 }
 
+#[tokio::test]
+async fn the_badge_rises_in_the_pic_s_open_page_when_the_admin_assigns() {
+    let system = WebSystem::start().await;
+    system.register(&PIC, &["pic"], &["AC"]).await;
+    let (first, _, _) = system.file(&COMPLAINANT, "Baucar tidak dapat disimpan").await;
+    let seq = system.assign(&first, &PIC).await;
+    system.projected(seq).await;
+
+    let browser = Browser::open(&system.web.url).await;
+    browser.goto("/").await;
+    browser.click("button[data-person='pic-aminah-pic']").await;
+    browser.wait_for_text("Inbox Helpdesk").await;
+    let badge = browser.find("#badge").await;
+    assert_eq!(badge.text().await.unwrap(), "1");
+
+    let (second, _, _) = system.file(&COMPLAINANT, "Laporan lejar tidak seimbang").await;
+    system.assign(&second, &PIC).await;
+    // The same element, on the page as it was loaded (a reload would make it stale), rises.
+    let mut shown = String::new();
+    for _ in 0..150 {
+        shown = badge.text().await.expect("the page was not reloaded");
+        if shown == "2" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown, "2", "the badge did not rise without a reload");
+    assert_eq!(browser.path().await, "/");
+    browser.close().await;
+}
+
 async fn reply(browser: &Browser, message: &str, status: &str, vendor: &str, log: &str) {
     browser.fill("#message", message).await;
     browser.select("#reply-status", status).await;

@@ -3,12 +3,13 @@
 //!
 //! Reading order: [`consumer`] (durable pull consumer) -> [`apply`] (one transaction per
 //! batch, writing [`rows`]) -> [`project`] (timeline rows and notifications, pure) ; [`queries`] and
-//! [`routes`] serve the models, [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox (gathering assignments by [`batching`]), [`digest`] adds each PIC's daily summary to it, and [`receipts`] records what became of it; [`rebuild`] replays it all;
+//! [`routes`] serve the models ([`badge_stream`] the badge as it changes), [`read_your_writes`] holds a query until its `min_seq` lands; [`relay`] publishes the outbox (gathering assignments by [`batching`]), [`digest`] adds each PIC's daily summary to it, and [`receipts`] records what became of it; [`rebuild`] replays it all;
 //! [`audit`], [`verify`] and [`audit_routes`] serve auditors straight from the log.
 
 pub mod apply;
 pub mod audit;
 pub mod audit_routes;
+pub mod badge_stream;
 pub mod batching;
 pub mod calendar;
 pub mod configuration;

@@ -53,6 +53,8 @@ pub fn router(state: AppState) -> Router {
     let doc = std::sync::Arc::new(crate::openapi::finish(doc));
     router
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        // An event stream, which OpenAPI 3.0 cannot describe: README's "API contract deviations".
+        .route("/v1/inbox/badge/stream", get(crate::badge_stream::badge_stream))
         .fallback(|| async { ApiError::NotFound("not_found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // One gate for all exports at once; only the export handlers take it.
@@ -95,7 +97,7 @@ pub struct Inbox {
     pub items: Vec<ComplaintRow>,
 }
 
-fn inbox_owner(actor: &Actor, requested: Option<String>) -> Result<String, ApiError> {
+pub fn inbox_owner(actor: &Actor, requested: Option<String>) -> Result<String, ApiError> {
     match actor.role {
         Role::Pic => match requested {
             Some(other) if other != actor.id.as_str() => Err(forbidden(actor, "read another PIC's inbox")),

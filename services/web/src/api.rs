@@ -13,6 +13,8 @@ use crate::session::Session;
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
+    /// For event streams: no deadline on the whole answer, which is meant to last.
+    streams: reqwest::Client,
     command: Url,
     query: Url,
 }
@@ -56,7 +58,8 @@ pub struct Receipt {
 impl ApiClient {
     pub fn new(command: Url, query: Url, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(64).build()?;
-        Ok(Self { http, command, query })
+        let streams = reqwest::Client::builder().connect_timeout(timeout).build()?;
+        Ok(Self { http, streams, command, query })
     }
 
     fn url(&self, service: Service, path: &str) -> Result<Url, ApiError> {
@@ -76,6 +79,26 @@ impl ApiClient {
     ) -> Result<T, ApiError> {
         let request = self.http.request(Method::GET, self.url(service, path)?);
         self.send(session, request).await
+    }
+
+    /// Opens the query service's event stream at `path` as `session`'s person; the answer's
+    /// body is the stream.
+    pub async fn open_stream(&self, session: &Session, path: &str) -> Result<reqwest::Response, ApiError> {
+        let response = self
+            .streams
+            .get(self.url(Service::Query, path)?)
+            .bearer_auth(&session.token)
+            .header("x-acting-role", session.person.role.as_str())
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.without_url().to_string()))?;
+        match response.status() {
+            status if status.is_success() => Ok(response),
+            status => {
+                Err(ApiError::Problem { status, code: "stream_refused".into(), detail: String::new(), field: None })
+            }
+        }
     }
 
     /// POST `body` to `path` on the command service. `idempotency_key` makes a form sent twice

@@ -1,6 +1,7 @@
 //! Every page and form, one module per screen; [`router`] is the only list of them.
 
 pub mod assets;
+pub mod badge;
 pub mod complaint;
 pub mod dashboard;
 pub mod inbox;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/masuk/mypkn", get(sign_in::to_portal).post(sign_in::from_portal))
         .route("/keluar", post(sign_in::sign_out))
         .route("/inbox", get(inbox::show))
+        .route("/inbox/badge/events", get(badge::events))
         .route("/complaints/{id}", get(complaint::show))
         .route("/complaints/{id}/reply", post(complaint::reply))
         .route("/static/{*path}", get(assets::serve))
