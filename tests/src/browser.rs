@@ -129,6 +129,24 @@ impl Browser {
         panic!("`{needle}` never showed at {}; the page says:\n{text}", self.path().await);
     }
 
+    /// Waits (bounded) until the element at `css` says exactly `expected` (the page may be
+    /// loading the next one meanwhile).
+    pub async fn wait_for_element_text(&self, css: &str, expected: &str) {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if text == expected {
+                    return;
+                }
+                seen = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{css}` never said `{expected}` at {}; it says `{seen}`", self.path().await);
+    }
+
     pub async fn resize(&self, (width, height): (u32, u32)) {
         self.client.set_window_size(width, height).await.expect("window size");
     }

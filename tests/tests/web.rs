@@ -172,6 +172,46 @@ async fn the_badge_rises_in_the_pic_s_open_page_when_the_admin_assigns() {
     browser.close().await;
 }
 
+#[tokio::test]
+async fn the_admin_triages_and_assigns_with_the_pics_load_and_a_warning_outside_their_category() {
+    let system = WebSystem::start().await;
+    system.register(&PIC, &["pic"], &["AC"]).await;
+    system.register(&OTHER_PIC, &["pic"], &["GL"]).await;
+    let (held, _, _) = system.file(&COMPLAINANT, "Baucar bayaran bertindih").await;
+    system.assign(&held, &PIC).await;
+    let (id, number, seq) = system.file(&COMPLAINANT, "Arahan bayaran tidak dapat diluluskan").await;
+    system.projected(seq).await;
+
+    let browser = Browser::open(&system.web.url).await;
+    browser.goto("/triage").await;
+    browser.click("button[data-person='admin-siti-admin']").await;
+    let triage = browser.wait_for_text(&number).await;
+    assert!(triage.contains("BARU"), "{triage}");
+    browser.click(&format!("a[href='/complaints/{id}']")).await;
+    browser.wait_for_text("Tugaskan kepada PIC").await;
+    // Who covers AC comes first, with the open complaints each holds.
+    let options = browser.text("#pic").await;
+    let aminah = options.find("Aminah binti Yusof — 1 aduan terbuka").expect("Aminah and her load");
+    let bakar =
+        options.find("Abu Bakar bin Salleh — 0 aduan terbuka / open · tidak meliputi").expect("Bakar, outside AC");
+    assert!(aminah < bakar, "{options}");
+
+    // Handed to the PIC who does not cover AC: done, with the warning.
+    browser.select("#pic", OTHER_PIC.id).await;
+    browser.click("form.assign button[type=submit]").await;
+    let page = browser.wait_for_text("Amaran: PIC ini tidak meliputi kategori aduan ini.").await;
+    assert!(page.contains("DITUGASKAN") && page.contains("Abu Bakar bin Salleh"), "{page}");
+
+    // Reassigned to the PIC who does.
+    browser.select("#pic", PIC.id).await;
+    browser.click("form.assign button[type=submit]").await;
+    browser.wait_for_element_text("#fact-pic", PIC.name).await;
+    assert!(!browser.page_text().await.contains("Amaran:"), "no warning for a PIC of the category");
+    browser.goto("/triage").await;
+    assert!(!browser.wait_for_text("Aduan Baru").await.contains(&number), "assigned: no longer new");
+    browser.close().await;
+}
+
 async fn reply(browser: &Browser, message: &str, status: &str, vendor: &str, log: &str) {
     browser.fill("#message", message).await;
     browser.select("#reply-status", status).await;

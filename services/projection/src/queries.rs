@@ -173,6 +173,36 @@ pub async fn badge_for_pic(pool: &PgPool, pic_id: &str) -> Result<i64, sqlx::Err
     .await
 }
 
+/// A member of staff who may be handed complaints, with how many they hold open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Assignee {
+    pub staff_id: String,
+    pub name: String,
+    pub ptj: String,
+    /// The categories they cover.
+    pub categories: Vec<String>,
+    /// Whether they cover the category asked about (always true when none was).
+    pub covers_category: bool,
+    /// Open complaints assigned to them now.
+    pub open_complaints: i64,
+}
+
+/// The active staff holding `role`, those covering `category` first, then the least loaded.
+pub async fn assignees(pool: &PgPool, role: &str, category: Option<&str>) -> Result<Vec<Assignee>, sqlx::Error> {
+    sqlx::query_as!(
+        Assignee,
+        r#"SELECT s.staff_id, s.name, s.ptj, s.categories,
+             ($2::text IS NULL OR $2 = ANY(s.categories)) AS "covers_category!",
+             (SELECT count(*) FROM complaints c WHERE c.pic_id = s.staff_id AND c.status <> 'closed') AS "open_complaints!"
+           FROM staff s WHERE s.active AND $1 = ANY(s.roles)
+           ORDER BY 5 DESC, 6, s.name, s.staff_id"#,
+        role,
+        category,
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// New complaints nobody has been assigned yet, oldest first.
 pub async fn triage_queue(pool: &PgPool, aging: Aging<'_>, limit: i64) -> Result<Vec<ComplaintRow>, sqlx::Error> {
     let sql = format!(

@@ -34,6 +34,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox))
         .routes(routes!(badge))
         .routes(routes!(triage))
+        .routes(routes!(assignees))
         .routes(routes!(search_complaints))
         .routes(routes!(complaint_detail))
         .routes(routes!(complaint_notifications))
@@ -155,6 +156,35 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
     pub min_seq: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AssigneeParams {
+    /// A category code, any case: who covers it comes first, and each says whether they do.
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "AC")]
+    pub category: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+/// Whom the admin may hand a complaint: the active PICs, those covering the category first,
+/// then the least loaded, each with the open complaints they hold.
+#[utoipa::path(get, path = "/v1/assignees", tag = "inbox", params(AssigneeParams),
+    responses((status = 200, body = [queries::Assignee])))]
+pub async fn assignees(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(params): ApiQuery<AssigneeParams>,
+) -> Result<Json<Vec<queries::Assignee>>, ApiError> {
+    if !matches!(actor.role, Role::Admin | Role::Auditor) {
+        return Err(forbidden(&actor, "list whom complaints may be assigned to"));
+    }
+    let category = params.category.map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty());
+    state.wait_for(params.min_seq).await?;
+    let rows =
+        queries::assignees(&state.pool, Role::Pic.as_str(), category.as_deref()).await.map_err(database_error)?;
+    Ok(Json(rows))
 }
 
 /// The admin's triage queue: new complaints nobody holds yet, oldest first.

@@ -19,6 +19,52 @@ pub struct ComplaintPage {
     pub reply: Option<ReplyForm>,
     pub status_options: Vec<Choice>,
     pub vendor_options: Vec<Choice>,
+    /// The admin's assignment form, while the complaint is open.
+    pub assign: Option<AssignForm>,
+    /// What the last command warned of (a PIC outside the category), in Malay.
+    pub warning: Option<&'static str>,
+}
+
+/// "Tugaskan kepada PIC": the PICs, those covering the category first, each with their load.
+pub struct AssignForm {
+    pub pic_options: Vec<Choice>,
+    pub idempotency_key: String,
+    pub error: Option<String>,
+}
+
+/// A PIC as the query service lists them for assignment (`GET /v1/assignees`).
+#[derive(Debug, Deserialize)]
+pub struct Assignee {
+    pub staff_id: String,
+    pub name: String,
+    pub covers_category: bool,
+    pub open_complaints: i64,
+}
+
+impl AssignForm {
+    pub fn new(assignees: Vec<Assignee>, current_pic: Option<&str>, error: Option<String>) -> Self {
+        let options = assignees.into_iter().map(|a| {
+            let outside =
+                if a.covers_category { "" } else { " · tidak meliputi kategori ini / does not cover this category" };
+            let label = format!("{} — {} aduan terbuka / open{outside}", a.name, a.open_complaints);
+            (a.staff_id, label)
+        });
+        Self {
+            pic_options: Choice::list(options, current_pic.unwrap_or_default()),
+            idempotency_key: Uuid::new_v4().to_string(),
+            error,
+        }
+    }
+}
+
+/// The warnings a command may answer with, as a person reads them (the rest are not shown).
+pub fn warning_text(code: &str) -> Option<&'static str> {
+    match code {
+        "pic_does_not_cover_category" => Some(
+            "Amaran: PIC ini tidak meliputi kategori aduan ini. / Warning: this PIC does not cover the complaint's category.",
+        ),
+        _ => None,
+    }
 }
 
 impl ComplaintPage {
@@ -27,7 +73,7 @@ impl ComplaintPage {
         let chosen = reply.as_ref().map(|r| (r.status.as_str(), r.vendor.as_str())).unwrap_or_default();
         let status_options = Choice::list(REPLY_STATUSES, chosen.0);
         let vendor_options = Choice::list(VENDORS.map(|v| (v, v)), chosen.1);
-        Self { chrome, complaint, history, reply, status_options, vendor_options }
+        Self { chrome, complaint, history, reply, status_options, vendor_options, assign: None, warning: None }
     }
 }
 
@@ -41,6 +87,8 @@ pub struct Detail {
     pub status_label_ms: String,
     pub status_label_en: String,
     pub pic_name: Option<String>,
+    #[serde(default)]
+    pub pic_id: Option<String>,
     pub logged_at: DateTime<Utc>,
     pub age_working_days: i32,
     pub complaint: DetailComplaint,
@@ -88,6 +136,9 @@ pub struct TimelineEntry {
 /// The complaint as the page shows it.
 pub struct ComplaintView {
     pub id: Uuid,
+    pub category_code: String,
+    pub pic_id: Option<String>,
+    pub closed: bool,
     pub number: String,
     pub received: String,
     pub complainant_name: String,
@@ -160,6 +211,9 @@ impl From<Detail> for (ComplaintView, Vec<HistoryEntry>) {
         };
         let view = ComplaintView {
             id: d.complaint_id,
+            category_code: d.category.clone(),
+            pic_id: d.pic_id,
+            closed: c.status == "closed",
             number: d.number,
             received: format::date_time(d.logged_at),
             complainant_name: c.complainant.name,

@@ -19,6 +19,8 @@ pub struct InboxPage {
     pub categories: Vec<Choice>,
     /// The link to the next page, if there is one.
     pub next_page: Option<String>,
+    /// The status and category filters (not on the triage queue, which is all new).
+    pub with_filters: bool,
 }
 
 /// The filters as the person chose them (kept in the form after a search).

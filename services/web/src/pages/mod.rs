@@ -57,7 +57,10 @@ fn destinations(role: Role) -> Vec<(&'static str, &'static str)> {
     let mut links = vec![("/", "Utama / Dashboard")];
     match role {
         Role::Pic | Role::Implementor => links.push(("/inbox", "Inbox Helpdesk")),
-        Role::Admin | Role::Auditor => links.push(("/inbox", "Semua Aduan / All complaints")),
+        Role::Admin | Role::Auditor => {
+            links.push(("/triage", "Aduan Baru / Triage"));
+            links.push(("/inbox", "Semua Aduan / All complaints"));
+        }
         Role::Complainant => links.push(("/inbox", "Aduan Saya / My complaints")),
     }
     links
@@ -80,17 +83,24 @@ impl Chrome {
 
 /// One option of a `<select>`.
 pub struct Choice {
-    pub value: &'static str,
+    pub value: String,
     pub label: String,
     pub selected: bool,
 }
 
 impl Choice {
     /// The options `(value, label)`, with `chosen` selected.
-    pub fn list<'a>(options: impl IntoIterator<Item = (&'static str, &'a str)>, chosen: &str) -> Vec<Choice> {
+    pub fn list<V: Into<String>, L: Into<String>>(
+        options: impl IntoIterator<Item = (V, L)>,
+        chosen: &str,
+    ) -> Vec<Choice> {
         options
             .into_iter()
-            .map(|(value, label)| Choice { value, label: label.to_owned(), selected: value == chosen })
+            .map(|(value, label)| {
+                let value = value.into();
+                let selected = value == chosen;
+                Choice { value, label: label.into(), selected }
+            })
             .collect()
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::api::{ApiError, Receipt, Service};
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{PageError, refusal};
-use crate::pages::complaint::{ComplaintPage, Detail, ReplyForm};
+use crate::pages::complaint::{AssignForm, Assignee, ComplaintPage, Detail, ReplyForm, warning_text};
 use crate::pages::{Chrome, Render};
 use crate::session::Session;
 use crate::state::AppState;
@@ -21,6 +21,9 @@ pub struct Seen {
     /// The stream sequence of the person's last command: the page waits until it is shown.
     #[serde(default)]
     seq: Option<u64>,
+    /// A warning the command answered with (a code; only known ones are shown).
+    #[serde(default)]
+    warning: Option<String>,
 }
 
 pub async fn show(
@@ -32,7 +35,89 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let detail = detail(&state, &session, id, seen.seq).await?;
     let reply = may_reply(&session).then(ReplyForm::fresh);
-    Ok(page(&session, csrf, detail, reply).render_page(StatusCode::OK))
+    let mut page = with_assignment(&state, &session, page(&session, csrf, detail, reply), None, seen.seq).await?;
+    page.warning = seen.warning.as_deref().and_then(warning_text);
+    Ok(page.render_page(StatusCode::OK))
+}
+
+/// The admin's assignment form on an open complaint, with the PICs for its category.
+async fn with_assignment(
+    state: &AppState,
+    session: &Session,
+    mut page: ComplaintPage,
+    error: Option<String>,
+    min_seq: Option<u64>,
+) -> Result<ComplaintPage, PageError> {
+    if session.person.role != Role::Admin || page.complaint.closed {
+        return Ok(page);
+    }
+    let query = serde_urlencoded::to_string([("category", page.complaint.category_code.as_str())]).unwrap_or_default();
+    let seq = min_seq.map(|s| format!("&min_seq={s}")).unwrap_or_default();
+    let assignees: Vec<Assignee> =
+        state.api.get(session, Service::Query, &format!("/v1/assignees?{query}{seq}")).await?;
+    page.assign = Some(AssignForm::new(assignees, page.complaint.pic_id.as_deref(), error));
+    Ok(page)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Assignment {
+    #[serde(default)]
+    pic_id: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    idempotency_key: String,
+}
+
+#[derive(Serialize)]
+struct Assign<'a> {
+    pic_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<Assignment>,
+) -> Result<Response, PageError> {
+    let sent = match form.pic_id.trim() {
+        "" => Err(invalid("Sila pilih PIC. / Please choose a PIC.")),
+        pic_id => {
+            let body = Assign { pic_id, note: Some(form.note.trim()).filter(|n| !n.is_empty()) };
+            let key = Some(form.idempotency_key.as_str());
+            state
+                .api
+                .post::<_, Receipt>(&session, &format!("/v1/complaints/{id}/assignment"), &body, key)
+                .await
+                .map_err(Refused::from)
+        }
+    };
+    match sent {
+        Ok(receipt) => Ok(Redirect::to(&after_command(id, &receipt)).into_response()),
+        Err(Refused { status, message }) => {
+            let detail = detail(&state, &session, id, None).await?;
+            let page = page(&session, csrf, detail, may_reply(&session).then(ReplyForm::fresh));
+            Ok(with_assignment(&state, &session, page, Some(message), None).await?.render_page(status))
+        }
+    }
+}
+
+/// The complaint's page once a command landed: read at its sequence, with its first warning.
+fn after_command(id: Uuid, receipt: &Receipt) -> String {
+    let mut query = vec![];
+    if let Some(seq) = receipt.stream_sequence {
+        query.push(("seq", seq.to_string()));
+    }
+    if let Some(code) = receipt.warnings.iter().find_map(|w| w["code"].as_str()) {
+        query.push(("warning", code.to_owned()));
+    }
+    match query.is_empty() {
+        true => format!("/complaints/{id}"),
+        false => format!("/complaints/{id}?{}", serde_urlencoded::to_string(query).unwrap_or_default()),
+    }
 }
 
 async fn detail(state: &AppState, session: &Session, id: Uuid, min_seq: Option<u64>) -> Result<Detail, PageError> {
@@ -74,10 +159,7 @@ pub async fn reply(
     CsrfForm(form): CsrfForm<ReplyForm>,
 ) -> Result<Response, PageError> {
     match send_reply(&state, &session, id, &form).await {
-        Ok(receipt) => {
-            let seq = receipt.stream_sequence.map(|s| format!("?seq={s}")).unwrap_or_default();
-            Ok(Redirect::to(&format!("/complaints/{id}{seq}")).into_response())
-        }
+        Ok(receipt) => Ok(Redirect::to(&after_command(id, &receipt)).into_response()),
         Err(Refused { status, message }) => {
             // The form again, with what was typed and why it was refused; nothing changed.
             let detail = detail(&state, &session, id, None).await?;

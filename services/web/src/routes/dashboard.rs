@@ -31,13 +31,25 @@ pub async fn show(State(state): State<AppState>, session: Session, csrf: CsrfTok
                 badge_label: "aduan terbuka / open complaints",
             }]
         }
-        Role::Admin | Role::Auditor => vec![Tile {
-            href: "/inbox",
-            title: "Semua Aduan / All complaints",
-            blurb: "Cari dan tapis semua aduan. / Search and filter every complaint.",
-            badge: None,
-            badge_label: "",
-        }],
+        Role::Admin | Role::Auditor => {
+            let new: Vec<serde_json::Value> = state.api.get(&session, Service::Query, "/v1/triage?limit=200").await?;
+            vec![
+                Tile {
+                    href: "/triage",
+                    title: "Aduan Baru / Triage",
+                    blurb: "Aduan baru yang belum ditugaskan kepada PIC. / New complaints no PIC holds yet.",
+                    badge: Some(new.len() as i64),
+                    badge_label: "aduan baru / new complaints",
+                },
+                Tile {
+                    href: "/inbox",
+                    title: "Semua Aduan / All complaints",
+                    blurb: "Cari dan tapis semua aduan. / Search and filter every complaint.",
+                    badge: None,
+                    badge_label: "",
+                },
+            ]
+        }
         Role::Complainant => vec![Tile {
             href: "/inbox",
             title: "Aduan Saya / My complaints",

@@ -11,7 +11,7 @@ use ehelpdesk_shared::complaint::Status;
 use crate::api::Service;
 use crate::csrf::CsrfToken;
 use crate::error::PageError;
-use crate::pages::inbox::{Filters, InboxPage, InboxRow, SearchPage};
+use crate::pages::inbox::{Filters, InboxPage, InboxRow, ListedComplaint, SearchPage};
 use crate::pages::{Choice, Chrome, Render};
 use crate::session::Session;
 use crate::state::AppState;
@@ -41,6 +41,23 @@ pub async fn show(
         categories: Choice::list(categories.iter().map(|(code, label)| (*code, label.as_str())), &filters.category),
         filters,
         next_page,
+        with_filters: true,
+    };
+    Ok(page.render_page(StatusCode::OK))
+}
+
+/// "Aduan Baru": the admin's triage queue, new complaints nobody holds yet, oldest first.
+pub async fn triage(State(state): State<AppState>, session: Session, csrf: CsrfToken) -> Result<Response, PageError> {
+    let rows: Vec<ListedComplaint> = state.api.get(&session, Service::Query, "/v1/triage?limit=200").await?;
+    let page = InboxPage {
+        chrome: Chrome::signed_in(&session, csrf.0, "/triage"),
+        heading: "Aduan Baru / Triage",
+        rows: rows.into_iter().map(InboxRow::from).collect(),
+        filters: Filters::default(),
+        statuses: vec![],
+        categories: vec![],
+        next_page: None,
+        with_filters: false,
     };
     Ok(page.render_page(StatusCode::OK))
 }

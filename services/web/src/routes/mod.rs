@@ -23,6 +23,8 @@ pub fn router(state: AppState) -> Router {
         .route("/inbox/badge/events", get(badge::events))
         .route("/complaints/{id}", get(complaint::show))
         .route("/complaints/{id}/reply", post(complaint::reply))
+        .route("/complaints/{id}/assign", post(complaint::assign))
+        .route("/triage", get(inbox::triage))
         .route("/static/{*path}", get(assets::serve))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz));
