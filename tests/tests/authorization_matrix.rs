@@ -88,6 +88,8 @@ fn rows() -> Vec<Row> {
         r("GET /v1/inbox/badge/stream?pic_id={pic}", State::Assigned, [F, F, Ok(200), F, F, F, Ok(200), Ok(200)]),
         r("GET /v1/triage", State::Logged, readers),
         r("GET /v1/assignees?category=AC", State::Logged, readers),
+        // Implementors are whom any PIC refers to.
+        r("GET /v1/assignees?role=implementor", State::Logged, [F, F, Ok(200), Ok(200), F, F, Ok(200), Ok(200)]),
         r(
             "GET /v1/complaints (search)",
             State::Referred,
@@ -325,7 +327,7 @@ async fn every_cell_of_the_authorization_matrix() {
             }
         }
     }
-    assert_eq!(cells, 30 * 8);
+    assert_eq!(cells, 31 * 8);
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from docs/security.md:\n{}",

@@ -212,6 +212,93 @@ async fn the_admin_triages_and_assigns_with_the_pics_load_and_a_warning_outside_
     browser.close().await;
 }
 
+/// Signs out (if signed in) and signs in as `who` through the picker, landing on `path`.
+async fn sign_in_as(browser: &Browser, who: &Person, path: &str) {
+    if browser.exists("form[action='/keluar'] button").await {
+        browser.click("form[action='/keluar'] button").await;
+        browser.wait_for_text("Log Masuk").await;
+    }
+    browser.goto(path).await;
+    browser.click(&format!("button[data-person='{}-{}']", who.id, who.role)).await;
+    browser.wait_for_text(who.name).await;
+}
+
+/// The guide's whole flow through the pages, each person in turn in the same browser.
+#[tokio::test]
+async fn the_guide_s_whole_flow_through_the_pages() {
+    let system = WebSystem::start().await;
+    system.register(&PIC, &["pic"], &["AC"]).await;
+    system.register(&IMPLEMENTOR, &["implementor"], &[]).await;
+    let browser = Browser::open(&system.web.url).await;
+
+    // The complainant files.
+    sign_in_as(&browser, &COMPLAINANT, "/complaints/new").await;
+    browser.select("#category", "AC").await;
+    browser.fill("#title", "Amaun salah pada baris arahan bayaran").await;
+    browser.fill("#description", "Amaun yang dicaj pada baris kedua tidak sama dengan invois.").await;
+    browser.fill("#reference", "BV-2026-0101").await;
+    browser.click("form.file button[type=submit]").await;
+    let page = browser.wait_for_text("Maklumat Aduan & Pengadu").await;
+    assert!(page.contains("BARU") && page.contains("BV-2026-0101"), "{page}");
+    let complaint = browser.path().await;
+    let complaint = complaint.split('?').next().unwrap().to_owned();
+
+    // The admin assigns it to the PIC.
+    sign_in_as(&browser, &ADMIN, &complaint).await;
+    browser.select("#pic", PIC.id).await;
+    browser.click("form.assign button[type=submit]").await;
+    browser.wait_for_element_text("#fact-pic", PIC.name).await;
+
+    // The PIC asks the complainant for more.
+    sign_in_as(&browser, &PIC, &complaint).await;
+    reply(&browser, "Sila nyatakan nombor baucar.", "awaiting_complainant", "", "").await;
+    browser.wait_for_text("Sila nyatakan nombor baucar.").await;
+
+    // The complainant answers.
+    sign_in_as(&browser, &COMPLAINANT, &complaint).await;
+    browser.fill("#answer-message", "Nombor baucar ialah BV-2026-0101.").await;
+    browser.click("form.answer button[type=submit]").await;
+    browser.wait_for_text("Nombor baucar ialah BV-2026-0101.").await;
+
+    // The PIC refers it to the implementor, who adds an internal note.
+    sign_in_as(&browser, &PIC, &complaint).await;
+    browser.select("#implementor", IMPLEMENTOR.id).await;
+    browser.fill("#refer-message", "Mohon semak konfigurasi baucar.").await;
+    browser.click("form.refer button[type=submit]").await;
+    browser.wait_for_text("RUJUK IMPLEMENTOR").await;
+    sign_in_as(&browser, &IMPLEMENTOR, &complaint).await;
+    browser.fill("#note-message", "Masalah pada modul vendor.").await;
+    browser.click("form.note button[type=submit]").await;
+    browser.wait_for_text("Masalah pada modul vendor.").await;
+
+    // The PIC escalates to TTSB with its log number, records the vendor's answer, and asks
+    // the complainant to close.
+    sign_in_as(&browser, &PIC, &complaint).await;
+    reply(&browser, "Dirujuk kepada TTSB.", "with_vendor", "TTSB", "TTSB-2026-0042").await;
+    browser.wait_for_text("TTSB (log TTSB-2026-0042)").await;
+    browser.fill("#vendor-message", "Pembetulan dipasang pada versi 3.2.").await;
+    browser.click("form.vendor-update button[type=submit]").await;
+    browser.wait_for_text("Pembetulan dipasang pada versi 3.2.").await;
+    reply(&browser, "Masalah telah diselesaikan.", "pending_closure", "", "").await;
+    browser.wait_for_text("MOHON PENGADU TUTUP ADUAN").await;
+
+    // The complainant closes it with a rating; the closed complaint can be reopened.
+    sign_in_as(&browser, &COMPLAINANT, &complaint).await;
+    browser.click("form.close button[type=submit]").await;
+    assert!(browser.text("#close-error").await.contains("Sila beri penilaian"), "a rating is required");
+    browser.click("#rating-5").await;
+    browser.fill("#close-comment", "Terima kasih atas bantuan.").await;
+    browser.click("form.close button[type=submit]").await;
+    let page = browser.wait_for_text("SELESAI").await;
+    assert!(page.contains("Buka Semula"), "a closed complaint offers reopening: {page}");
+    // A complainant never sees the internal note.
+    assert!(!page.contains("Masalah pada modul vendor."), "{page}");
+    // Their list shows it solved.
+    browser.goto("/inbox").await;
+    assert!(browser.wait_for_text("Selesai dalam masa:").await.contains("SELESAI"));
+    browser.close().await;
+}
+
 async fn reply(browser: &Browser, message: &str, status: &str, vendor: &str, log: &str) {
     browser.fill("#message", message).await;
     browser.select("#reply-status", status).await;

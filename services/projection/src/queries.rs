@@ -183,17 +183,20 @@ pub struct Assignee {
     pub categories: Vec<String>,
     /// Whether they cover the category asked about (always true when none was).
     pub covers_category: bool,
-    /// Open complaints assigned to them now.
+    /// Open complaints assigned (or, for an implementor, referred) to them now.
     pub open_complaints: i64,
 }
 
-/// The active staff holding `role`, those covering `category` first, then the least loaded.
+/// The active staff holding `role` (`pic` or `implementor`), those covering `category` first,
+/// then the least loaded.
 pub async fn assignees(pool: &PgPool, role: &str, category: Option<&str>) -> Result<Vec<Assignee>, sqlx::Error> {
     sqlx::query_as!(
         Assignee,
         r#"SELECT s.staff_id, s.name, s.ptj, s.categories,
              ($2::text IS NULL OR $2 = ANY(s.categories)) AS "covers_category!",
-             (SELECT count(*) FROM complaints c WHERE c.pic_id = s.staff_id AND c.status <> 'closed') AS "open_complaints!"
+             (SELECT count(*) FROM complaints c WHERE c.status <> 'closed'
+                AND CASE WHEN $1 = 'implementor' THEN c.implementor_id ELSE c.pic_id END = s.staff_id)
+               AS "open_complaints!"
            FROM staff s WHERE s.active AND $1 = ANY(s.roles)
            ORDER BY 5 DESC, 6, s.name, s.staff_id"#,
         role,

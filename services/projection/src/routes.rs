@@ -162,14 +162,23 @@ pub struct ListParams {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AssigneeParams {
+    /// PICs (the default), or implementors (whom a PIC refers complaints to).
+    pub role: Option<AssigneeRole>,
     /// A category code, any case: who covers it comes first, and each says whether they do.
     #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "AC")]
     pub category: Option<String>,
     pub min_seq: Option<u64>,
 }
 
-/// Whom the admin may hand a complaint: the active PICs, those covering the category first,
-/// then the least loaded, each with the open complaints they hold.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssigneeRole {
+    Pic,
+    Implementor,
+}
+
+/// Whom a complaint may be handed to: the active PICs (or implementors), those covering the
+/// category first, then the least loaded, each with the open complaints they hold.
 #[utoipa::path(get, path = "/v1/assignees", tag = "inbox", params(AssigneeParams),
     responses((status = 200, body = [queries::Assignee])))]
 pub async fn assignees(
@@ -177,13 +186,21 @@ pub async fn assignees(
     CurrentActor(actor): CurrentActor,
     ApiQuery(params): ApiQuery<AssigneeParams>,
 ) -> Result<Json<Vec<queries::Assignee>>, ApiError> {
-    if !matches!(actor.role, Role::Admin | Role::Auditor) {
-        return Err(forbidden(&actor, "list whom complaints may be assigned to"));
+    let role = match params.role.unwrap_or(AssigneeRole::Pic) {
+        AssigneeRole::Pic => Role::Pic,
+        AssigneeRole::Implementor => Role::Implementor,
+    };
+    // Admins assign to PICs; a PIC (and an admin) refers to implementors.
+    let may = match role {
+        Role::Implementor => matches!(actor.role, Role::Admin | Role::Auditor | Role::Pic),
+        _ => matches!(actor.role, Role::Admin | Role::Auditor),
+    };
+    if !may {
+        return Err(forbidden(&actor, "list whom complaints may be handed to"));
     }
     let category = params.category.map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty());
     state.wait_for(params.min_seq).await?;
-    let rows =
-        queries::assignees(&state.pool, Role::Pic.as_str(), category.as_deref()).await.map_err(database_error)?;
+    let rows = queries::assignees(&state.pool, role.as_str(), category.as_deref()).await.map_err(database_error)?;
     Ok(Json(rows))
 }
 

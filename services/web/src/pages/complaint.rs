@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::actions::Actions;
 use super::{Choice, Chrome};
 use crate::format;
 
@@ -23,6 +24,8 @@ pub struct ComplaintPage {
     pub assign: Option<AssignForm>,
     /// What the last command warned of (a PIC outside the category), in Malay.
     pub warning: Option<&'static str>,
+    /// The other forms the person is offered.
+    pub actions: Actions,
 }
 
 /// "Tugaskan kepada PIC": the PICs, those covering the category first, each with their load.
@@ -73,7 +76,8 @@ impl ComplaintPage {
         let chosen = reply.as_ref().map(|r| (r.status.as_str(), r.vendor.as_str())).unwrap_or_default();
         let status_options = Choice::list(REPLY_STATUSES, chosen.0);
         let vendor_options = Choice::list(VENDORS.map(|v| (v, v)), chosen.1);
-        Self { chrome, complaint, history, reply, status_options, vendor_options, assign: None, warning: None }
+        let actions = Actions::default();
+        Self { chrome, complaint, history, reply, status_options, vendor_options, assign: None, warning: None, actions }
     }
 }
 
@@ -139,6 +143,8 @@ pub struct ComplaintView {
     pub category_code: String,
     pub pic_id: Option<String>,
     pub closed: bool,
+    /// The API's status code (`pending_closure`), which decides the forms shown.
+    pub status_code: String,
     pub number: String,
     pub received: String,
     pub complainant_name: String,
@@ -214,6 +220,7 @@ impl From<Detail> for (ComplaintView, Vec<HistoryEntry>) {
             category_code: d.category.clone(),
             pic_id: d.pic_id,
             closed: c.status == "closed",
+            status_code: c.status.clone(),
             number: d.number,
             received: format::date_time(d.logged_at),
             complainant_name: c.complainant.name,

@@ -1,9 +1,11 @@
 //! The pages: each an askama template (services/web/templates/, checked when the crate
 //! compiles) and the view it shows, built from API answers by [`crate::routes`].
 
+pub mod actions;
 pub mod complaint;
 pub mod dashboard;
 pub mod inbox;
+pub mod new_complaint;
 pub mod sign_in;
 
 use askama::Template;
@@ -61,7 +63,10 @@ fn destinations(role: Role) -> Vec<(&'static str, &'static str)> {
             links.push(("/triage", "Aduan Baru / Triage"));
             links.push(("/inbox", "Semua Aduan / All complaints"));
         }
-        Role::Complainant => links.push(("/inbox", "Aduan Saya / My complaints")),
+        Role::Complainant => {
+            links.push(("/inbox", "Aduan Saya / My complaints"));
+            links.push(("/complaints/new", "Failkan Aduan / File a complaint"));
+        }
     }
     links
 }

@@ -11,6 +11,8 @@ use uuid::Uuid;
 use crate::api::{ApiError, Receipt, Service};
 use crate::csrf::{CsrfForm, CsrfToken};
 use crate::error::{PageError, refusal};
+use crate::pages::Choice;
+use crate::pages::actions::{Action, ActionForm, Actions};
 use crate::pages::complaint::{AssignForm, Assignee, ComplaintPage, Detail, ReplyForm, warning_text};
 use crate::pages::{Chrome, Render};
 use crate::session::Session;
@@ -37,7 +39,56 @@ pub async fn show(
     let reply = may_reply(&session).then(ReplyForm::fresh);
     let mut page = with_assignment(&state, &session, page(&session, csrf, detail, reply), None, seen.seq).await?;
     page.warning = seen.warning.as_deref().and_then(warning_text);
+    page.actions = actions(&state, &session, &page).await?;
     Ok(page.render_page(StatusCode::OK))
+}
+
+/// The forms besides the reply that this person is offered here.
+async fn actions(state: &AppState, session: &Session, page: &ComplaintPage) -> Result<Actions, PageError> {
+    let role = session.person.role;
+    let status = page.complaint.status_code.as_str();
+    let implementors = match Action::Refer.offered(role, status) {
+        true => {
+            let listed: Vec<Assignee> =
+                state.api.get(session, Service::Query, "/v1/assignees?role=implementor").await?;
+            let options =
+                listed.into_iter().map(|i| (i.staff_id, format!("{} — {} aduan / open", i.name, i.open_complaints)));
+            Some(Choice::list(options, ""))
+        }
+        false => None,
+    };
+    Ok(Actions::for_page(role, status, implementors))
+}
+
+/// One of the page's other forms: answer, close, reopen, refer, vendor update, note.
+pub async fn act(
+    State(state): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    Path((id, name)): Path<(Uuid, String)>,
+    CsrfForm(form): CsrfForm<ActionForm>,
+) -> Result<Response, PageError> {
+    let action = Action::parse(&name).ok_or(PageError::NotFound)?;
+    let sent = match action.body(&form) {
+        Err(message) => Err(invalid(message)),
+        Ok(body) => {
+            let path = format!("/v1/complaints/{id}/{}", action.api_path());
+            let key = Some(form.idempotency_key.as_str());
+            state.api.post::<_, Receipt>(&session, &path, &body, key).await.map_err(Refused::from)
+        }
+    };
+    match sent {
+        Ok(receipt) => Ok(Redirect::to(&after_command(id, &receipt)).into_response()),
+        Err(Refused { status, message }) => {
+            let detail = detail(&state, &session, id, None).await?;
+            let page = page(&session, csrf, detail, may_reply(&session).then(ReplyForm::fresh));
+            let mut page = with_assignment(&state, &session, page, None, None).await?;
+            page.actions = actions(&state, &session, &page).await?;
+            page.actions.refused = Some((action.name(), message));
+            page.actions.typed = form;
+            Ok(page.render_page(status))
+        }
+    }
 }
 
 /// The admin's assignment form on an open complaint, with the PICs for its category.
@@ -163,7 +214,11 @@ pub async fn reply(
         Err(Refused { status, message }) => {
             // The form again, with what was typed and why it was refused; nothing changed.
             let detail = detail(&state, &session, id, None).await?;
-            let form = ReplyForm { error: Some(message), ..form };
+            // A fresh key: the refused one may be remembered with its answer.
+            let form = ReplyForm {
+                error: Some(message),
+                ..ReplyForm { idempotency_key: ReplyForm::fresh().idempotency_key, ..form }
+            };
             Ok(page(&session, csrf, detail, Some(form)).render_page(status))
         }
     }

@@ -50,13 +50,22 @@ pub async fn show(State(state): State<AppState>, session: Session, csrf: CsrfTok
                 },
             ]
         }
-        Role::Complainant => vec![Tile {
-            href: "/inbox",
-            title: "Aduan Saya / My complaints",
-            blurb: "Aduan yang anda failkan dan statusnya. / The complaints you filed and their state.",
-            badge: None,
-            badge_label: "",
-        }],
+        Role::Complainant => vec![
+            Tile {
+                href: "/inbox",
+                title: "Aduan Saya / My complaints",
+                blurb: "Aduan yang anda failkan dan statusnya. / The complaints you filed and their state.",
+                badge: None,
+                badge_label: "",
+            },
+            Tile {
+                href: "/complaints/new",
+                title: "Failkan Aduan / File a complaint",
+                blurb: "iSPEKS tidak berfungsi seperti sepatutnya? Beritahu kami. / iSPEKS misbehaving? Tell us.",
+                badge: None,
+                badge_label: "",
+            },
+        ],
     };
     Ok(DashboardPage { chrome: Chrome::signed_in(&session, csrf.0, "/"), tiles }.render_page(StatusCode::OK))
 }

@@ -5,6 +5,7 @@ pub mod badge;
 pub mod complaint;
 pub mod dashboard;
 pub mod inbox;
+pub mod new_complaint;
 pub mod probes;
 pub mod sign_in;
 
@@ -21,9 +22,11 @@ pub fn router(state: AppState) -> Router {
         .route("/keluar", post(sign_in::sign_out))
         .route("/inbox", get(inbox::show))
         .route("/inbox/badge/events", get(badge::events))
+        .route("/complaints/new", get(new_complaint::show).post(new_complaint::file))
         .route("/complaints/{id}", get(complaint::show))
         .route("/complaints/{id}/reply", post(complaint::reply))
         .route("/complaints/{id}/assign", post(complaint::assign))
+        .route("/complaints/{id}/act/{action}", post(complaint::act))
         .route("/triage", get(inbox::triage))
         .route("/static/{*path}", get(assets::serve))
         .route("/healthz", get(probes::healthz))
