@@ -147,6 +147,29 @@ impl Browser {
         panic!("`{css}` never said `{expected}` at {}; it says `{seen}`", self.path().await);
     }
 
+    /// axe-core's serious and critical violations on the page as it is now, one line each
+    /// (`id (impact): help: where`). axe is injected through WebDriver, which the page's
+    /// Content-Security-Policy does not govern.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+        if self.client.execute("return typeof axe === 'object'", vec![]).await.ok() != Some(serde_json::json!(true)) {
+            self.client.execute(&format!("{AXE}\nreturn true;"), vec![]).await.expect("axe-core loads");
+        }
+        let run = "const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ['violations'] })
+              .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                 nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))))
+              .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));";
+        let found = self.client.execute_async(run, vec![]).await.expect("axe-core runs");
+        found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(|v| format!("{} ({}): {}: {}", v["id"], v["impact"], v["help"], v["nodes"]))
+            .collect()
+    }
+
     pub async fn resize(&self, (width, height): (u32, u32)) {
         self.client.set_window_size(width, height).await.expect("window size");
     }

@@ -214,6 +214,7 @@ async fn the_admin_triages_and_assigns_with_the_pics_load_and_a_warning_outside_
 
 /// Signs out (if signed in) and signs in as `who` through the picker, landing on `path`.
 async fn sign_in_as(browser: &Browser, who: &Person, path: &str) {
+    browser.goto("/masuk").await;
     if browser.exists("form[action='/keluar'] button").await {
         browser.click("form[action='/keluar'] button").await;
         browser.wait_for_text("Log Masuk").await;
@@ -296,6 +297,48 @@ async fn the_guide_s_whole_flow_through_the_pages() {
     // Their list shows it solved.
     browser.goto("/inbox").await;
     assert!(browser.wait_for_text("Selesai dalam masa:").await.contains("SELESAI"));
+    browser.close().await;
+}
+
+/// axe-core (vendored) on the main pages, as each role sees them: no serious or critical
+/// violation.
+#[tokio::test]
+async fn the_main_pages_have_no_serious_accessibility_violations() {
+    let system = WebSystem::start().await;
+    system.register(&PIC, &["pic"], &["AC"]).await;
+    let (id, _, _) = system.file(&COMPLAINANT, "Slip gaji bulan lepas tidak dijana").await;
+    let seq = system.assign(&id, &PIC).await;
+    system.projected(seq).await;
+    let (_, _, seq) = system.file(&COMPLAINANT, "Laporan tunai harian tidak seimbang").await;
+    system.projected(seq).await;
+    let browser = Browser::open(&system.web.url).await;
+    let mut found = vec![];
+    let mut check = async |path: &str| {
+        browser.goto(path).await;
+        browser.find("main").await;
+        for violation in browser.accessibility_violations().await {
+            found.push(format!("{path}: {violation}"));
+        }
+    };
+    check("/masuk").await;
+    sign_in_as(&browser, &PIC, "/").await;
+    for path in ["/", "/inbox", &format!("/complaints/{id}"), "/halaman-tiada"] {
+        check(path).await;
+    }
+    sign_in_as(&browser, &ADMIN, "/").await;
+    for path in ["/", "/triage", &format!("/complaints/{id}")] {
+        check(path).await;
+    }
+    sign_in_as(&browser, &COMPLAINANT, "/").await;
+    for path in ["/complaints/new", "/inbox", &format!("/complaints/{id}")] {
+        check(path).await;
+    }
+    assert!(found.is_empty(), "serious or critical accessibility violations:\n{}", found.join("\n"));
+    // The check can fail: an image without a text alternative is caught.
+    let plant = "document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"/static/none.png\">')";
+    browser.client.execute(plant, vec![]).await.unwrap();
+    let caught = browser.accessibility_violations().await;
+    assert!(caught.iter().any(|v| v.contains("image-alt")), "{caught:?}");
     browser.close().await;
 }
 
