@@ -75,12 +75,16 @@ impl Browser {
 
     /// The element matching `css`, waiting (bounded) for it to appear.
     pub async fn find(&self, css: &str) -> Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no `{css}` on {}: {e}", self.base))
+        match self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => {
+                let page = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("no `{css}` at {} ({e}); the page says:\n{page}", self.path().await)
+            }
+        }
     }
 
     pub async fn exists(&self, css: &str) -> bool {

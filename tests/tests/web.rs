@@ -230,6 +230,7 @@ async fn the_guide_s_whole_flow_through_the_pages() {
     let system = WebSystem::start().await;
     system.register(&PIC, &["pic"], &["AC"]).await;
     system.register(&IMPLEMENTOR, &["implementor"], &[]).await;
+    system.register(&AUDITOR, &["auditor"], &[]).await;
     let browser = Browser::open(&system.web.url).await;
 
     // The complainant files.
@@ -297,7 +298,35 @@ async fn the_guide_s_whole_flow_through_the_pages() {
     // Their list shows it solved.
     browser.goto("/inbox").await;
     assert!(browser.wait_for_text("Selesai dalam masa:").await.contains("SELESAI"));
+
+    // The auditor reads its history straight from the log, its state before it existed and
+    // now, exports it, and verifies the log against the read models.
+    let id = complaint.trim_start_matches("/complaints/").to_owned();
+    sign_in_as(&browser, &AUDITOR, &complaint).await;
+    browser.click("#audit-link").await;
+    let log = browser.wait_for_text("Sejarah daripada log").await;
+    for event_type in WHOLE_FLOW_EVENTS {
+        assert!(log.contains(event_type), "{event_type} is in the log page");
+    }
+    audit_state_as_of(&browser, &id, "2020-01-01T09:00").await;
+    browser.wait_for_element_text("#state-status", "belum wujud / did not exist yet").await;
+    let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(9)).format("%Y-%m-%dT%H:%M").to_string();
+    audit_state_as_of(&browser, &id, &in_an_hour).await;
+    browser.wait_for_element_text("#state-status", "closed").await;
+    let url = format!("{}/audit/export/events.jsonl?complaint_id={id}", system.web.url);
+    let export = system.as_signed_in(&AUDITOR, system.http.get(url)).send().await.unwrap();
+    assert_eq!(export.status(), 200);
+    assert!(export.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let lines = export.text().await.unwrap();
+    assert!(lines.contains("{\"export_complete\":{\"count\":10,"), "{lines}");
+    browser.goto("/audit").await;
+    browser.wait_for_text("Tiada perbezaan").await;
     browser.close().await;
+}
+
+/// The auditor's "state as of" for `as_of` (Malaysian time, as a datetime-local sends it).
+async fn audit_state_as_of(browser: &Browser, id: &str, as_of: &str) {
+    browser.goto(&format!("/audit/complaints/{id}?as_of={as_of}")).await;
 }
 
 /// axe-core (vendored) on the main pages, as each role sees them: no serious or critical
@@ -326,7 +355,13 @@ async fn the_main_pages_have_no_serious_accessibility_violations() {
         check(path).await;
     }
     sign_in_as(&browser, &ADMIN, "/").await;
-    for path in ["/", "/triage", &format!("/complaints/{id}")] {
+    for path in [
+        "/",
+        "/triage",
+        &format!("/complaints/{id}"),
+        &format!("/audit/complaints/{id}?as_of=2030-01-01T09:00"),
+        "/audit",
+    ] {
         check(path).await;
     }
     sign_in_as(&browser, &COMPLAINANT, "/").await;

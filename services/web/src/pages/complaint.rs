@@ -26,6 +26,8 @@ pub struct ComplaintPage {
     pub warning: Option<&'static str>,
     /// The other forms the person is offered.
     pub actions: Actions,
+    /// Admins and auditors: the link to the complaint's log.
+    pub audit_link: bool,
 }
 
 /// "Tugaskan kepada PIC": the PICs, those covering the category first, each with their load.
@@ -77,7 +79,18 @@ impl ComplaintPage {
         let status_options = Choice::list(REPLY_STATUSES, chosen.0);
         let vendor_options = Choice::list(VENDORS.map(|v| (v, v)), chosen.1);
         let actions = Actions::default();
-        Self { chrome, complaint, history, reply, status_options, vendor_options, assign: None, warning: None, actions }
+        Self {
+            chrome,
+            complaint,
+            history,
+            reply,
+            status_options,
+            vendor_options,
+            assign: None,
+            warning: None,
+            actions,
+            audit_link: false,
+        }
     }
 }
 

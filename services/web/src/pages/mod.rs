@@ -2,6 +2,7 @@
 //! compiles) and the view it shows, built from API answers by [`crate::routes`].
 
 pub mod actions;
+pub mod audit;
 pub mod complaint;
 pub mod dashboard;
 pub mod inbox;
@@ -62,6 +63,7 @@ fn destinations(role: Role) -> Vec<(&'static str, &'static str)> {
         Role::Admin | Role::Auditor => {
             links.push(("/triage", "Aduan Baru / Triage"));
             links.push(("/inbox", "Semua Aduan / All complaints"));
+            links.push(("/audit", "Semak log / Verify"));
         }
         Role::Complainant => {
             links.push(("/inbox", "Aduan Saya / My complaints"));

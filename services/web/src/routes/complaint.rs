@@ -40,6 +40,7 @@ pub async fn show(
     let mut page = with_assignment(&state, &session, page(&session, csrf, detail, reply), None, seen.seq).await?;
     page.warning = seen.warning.as_deref().and_then(warning_text);
     page.actions = actions(&state, &session, &page).await?;
+    page.audit_link = matches!(session.person.role, Role::Admin | Role::Auditor);
     Ok(page.render_page(StatusCode::OK))
 }
 

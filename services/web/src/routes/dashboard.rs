@@ -21,7 +21,14 @@ struct Badge {
 
 pub async fn show(State(state): State<AppState>, session: Session, csrf: CsrfToken) -> Result<Response, PageError> {
     let tiles = match session.person.role {
-        Role::Pic | Role::Implementor => {
+        Role::Implementor => vec![Tile {
+            href: "/inbox",
+            title: "Inbox Helpdesk",
+            blurb: "Aduan yang dirujuk kepada anda. / Complaints referred to you.",
+            badge: None,
+            badge_label: "",
+        }],
+        Role::Pic => {
             let badge: Badge = state.api.get(&session, Service::Query, "/v1/inbox/badge").await?;
             vec![Tile {
                 href: "/inbox",

@@ -1,6 +1,7 @@
 //! Every page and form, one module per screen; [`router`] is the only list of them.
 
 pub mod assets;
+pub mod audit;
 pub mod badge;
 pub mod complaint;
 pub mod dashboard;
@@ -28,6 +29,9 @@ pub fn router(state: AppState) -> Router {
         .route("/complaints/{id}/assign", post(complaint::assign))
         .route("/complaints/{id}/act/{action}", post(complaint::act))
         .route("/triage", get(inbox::triage))
+        .route("/audit", get(audit::verify))
+        .route("/audit/complaints/{id}", get(audit::complaint))
+        .route("/audit/export/{file}", get(audit::export))
         .route("/static/{*path}", get(assets::serve))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz));
