@@ -515,6 +515,112 @@ async fn raw_postgres(db: &TestDatabase, rows: usize) -> Result<f64, BenchError>
 /// The i-th request path of a query kind.
 type PathFor = Box<dyn Fn(usize) -> String + Send + Sync>;
 
+/// How a reader proves who it is: the APIs take a bearer token, the web app its session cookie.
+enum Credentials {
+    Bearer(String),
+    Cookie(String),
+}
+
+/// `query_readers` readers asking `base` + `path(i)` for `query_duration` after a second of
+/// warming up; (p50 ms, p99 ms, requests counted). Any answer but a success fails the run.
+async fn read_under_load(
+    http: &reqwest::Client,
+    base: &str,
+    credentials: &Credentials,
+    path: PathFor,
+    sizes: &Sizes,
+) -> Result<(f64, f64, usize), BenchError> {
+    let path = Arc::new(path);
+    let samples = Arc::new(Mutex::new(vec![]));
+    let counted_from = Instant::now() + Duration::from_secs(1);
+    let deadline = counted_from + sizes.query_duration;
+    let mut readers = vec![];
+    for r in 0..sizes.query_readers {
+        let (http, url, path, samples) = (http.clone(), base.to_owned(), path.clone(), samples.clone());
+        let (bearer, cookie) = match credentials {
+            Credentials::Bearer(token) => (Some(token.clone()), None),
+            Credentials::Cookie(token) => (None, Some(format!("ehd_session={token}"))),
+        };
+        readers.push(tokio::spawn(async move {
+            let mut i = r * 7919;
+            let mut mine = vec![];
+            while Instant::now() < deadline {
+                i += 1;
+                let t = Instant::now();
+                let mut request = http.get(format!("{url}{}", path(i)));
+                if let Some(token) = &bearer {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(cookie) = &cookie {
+                    request = request.header("cookie", cookie);
+                }
+                let response = request.send().await?;
+                let status = response.status();
+                let body = response.bytes().await?;
+                if !status.is_success() {
+                    let body = String::from_utf8_lossy(&body);
+                    return Err::<(), BenchError>(format!("query {} answered {status}: {body}", path(i)).into());
+                }
+                if t >= counted_from {
+                    mine.push(t.elapsed());
+                }
+            }
+            samples.lock().await.extend(mine);
+            Ok(())
+        }));
+    }
+    for r in readers {
+        r.await??;
+    }
+    let samples = std::mem::take(&mut *samples.lock().await);
+    let count = samples.len();
+    let (p50, p99, _) = percentiles(samples);
+    Ok((p50, p99, count))
+}
+
+/// The web app's inbox and complaint pages over the same data, each beside the query API's
+/// answer it is built from, measured in the same way.
+async fn web_pages(
+    env: &[(&'static str, String)],
+    [command, projection]: [&Service; 2],
+    http: &reqwest::Client,
+    admin: &str,
+    ids: &[uuid::Uuid],
+    sizes: &Sizes,
+) -> Result<Vec<Row>, BenchError> {
+    let mut web_env = env.to_vec();
+    web_env.push(("COMMAND_URL", command.url.clone()));
+    web_env.push(("QUERY_URL", projection.url.clone()));
+    let web = Service::start("ehelpdesk-web", "WEB_ADDR", &web_env).await?;
+    let ids = Arc::new(ids.to_vec());
+    let detail = |prefix: &'static str| -> PathFor {
+        let ids = ids.clone();
+        Box::new(move |i| format!("{prefix}{}", ids[i % ids.len().max(1)]))
+    };
+    let pages: [(&str, PathFor, PathFor); 2] = [
+        ("inbox page (newest 25)", Box::new(|_| "/inbox".into()), Box::new(|_| "/v1/complaints?limit=25".into())),
+        ("complaint page", detail("/complaints/"), detail("/v1/complaints/")),
+    ];
+    let mut rows = vec![];
+    for (name, page, api) in pages {
+        let (_, api_p99, _) =
+            read_under_load(http, &projection.url, &Credentials::Bearer(admin.to_owned()), api, sizes).await?;
+        let (p50, p99, count) =
+            read_under_load(http, &web.url, &Credentials::Cookie(admin.to_owned()), page, sizes).await?;
+        rows.push(Row {
+            figure: format!(
+                "5w. web {name} at {} complaints ({} readers, as the admin)",
+                sizes.query_complaints, sizes.query_readers
+            ),
+            value: format!("p50 {p50:.1} ms, p99 {p99:.1} ms ({count} pages)"),
+            limit: format!("the query API's answer it is built from: p99 {api_p99:.1} ms"),
+            target: "p99 < 50 ms".into(),
+            ..Default::default()
+        });
+    }
+    Ok(rows)
+}
+
 /// (5) queries at scale: read models generated in SQL, 16 concurrent readers per query.
 async fn queries(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
     let log = TestEventLog::new();
@@ -523,7 +629,7 @@ async fn queries(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
     // The command service creates the event log's stream, which the staff directory (who may
     // ask what) is read from; the projection creates the schema, migrations and calendar. No
     // events are written: only the queries are measured.
-    let _command = Service::start("ehelpdesk-command", "COMMAND_ADDR", &env).await?;
+    let command = Service::start("ehelpdesk-command", "COMMAND_ADDR", &env).await?;
     let projection = Service::start("ehelpdesk-projection", "PROJECTION_ADDR", &env).await?;
     let pool = ehelpdesk_projection::db::connect(&db.url, "readmodel", 2).await?;
     let n = sizes.query_complaints as i64;
@@ -607,42 +713,8 @@ async fn queries(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
         ("text search", Box::new(|i| format!("/v1/complaints?q={}&limit=20", ["baucar", "invois", "lejar"][i % 3]))),
     ];
     for (name, path) in queries {
-        let path = Arc::new(path);
-        let samples = Arc::new(Mutex::new(vec![]));
-        // The first second warms connections and statement caches and is not counted.
-        let counted_from = Instant::now() + Duration::from_secs(1);
-        let deadline = counted_from + sizes.query_duration;
-        let mut readers = vec![];
-        for r in 0..sizes.query_readers {
-            let (http, url, admin, path, samples) =
-                (http.clone(), projection.url.clone(), admin.clone(), path.clone(), samples.clone());
-            readers.push(tokio::spawn(async move {
-                let mut i = r * 7919;
-                let mut mine = vec![];
-                while Instant::now() < deadline {
-                    i += 1;
-                    let t = Instant::now();
-                    let response = http.get(format!("{url}{}", path(i))).bearer_auth(&admin).send().await?;
-                    let status = response.status();
-                    let body = response.bytes().await?;
-                    if !status.is_success() {
-                        let body = String::from_utf8_lossy(&body);
-                        return Err::<(), BenchError>(format!("query {} answered {status}: {body}", path(i)).into());
-                    }
-                    if t >= counted_from {
-                        mine.push(t.elapsed());
-                    }
-                }
-                samples.lock().await.extend(mine);
-                Ok(())
-            }));
-        }
-        for r in readers {
-            r.await??;
-        }
-        let samples = std::mem::take(&mut *samples.lock().await);
-        let count = samples.len();
-        let (p50, p99, _) = percentiles(samples);
+        let (p50, p99, count) =
+            read_under_load(&http, &projection.url, &Credentials::Bearer(admin.clone()), path, sizes).await?;
         rows.push(Row {
             figure: format!("5. {name} at {} complaints ({} readers)", sizes.query_complaints, sizes.query_readers),
             value: format!("p50 {p50:.1} ms, p99 {p99:.1} ms ({count} requests)"),
@@ -650,6 +722,7 @@ async fn queries(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
             ..Default::default()
         });
     }
+    rows.extend(web_pages(&env, [&command, &projection], &http, &admin, &ids, sizes).await?);
     // The reports above are shared per checkpoint; this is what computing one costs.
     for (name, by) in [("aging report (by PIC)", GroupBy::Pic), ("resolution report (by category)", GroupBy::Category)]
     {

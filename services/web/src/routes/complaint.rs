@@ -37,10 +37,8 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let detail = detail(&state, &session, id, seen.seq).await?;
     let reply = may_reply(&session).then(ReplyForm::fresh);
-    let mut page = with_assignment(&state, &session, page(&session, csrf, detail, reply), None, seen.seq).await?;
+    let mut page = with_forms(&state, &session, page(&session, csrf, detail, reply), None, seen.seq).await?;
     page.warning = seen.warning.as_deref().and_then(warning_text);
-    page.actions = actions(&state, &session, &page).await?;
-    page.audit_link = matches!(session.person.role, Role::Admin | Role::Auditor);
     Ok(page.render_page(StatusCode::OK))
 }
 
@@ -83,8 +81,7 @@ pub async fn act(
         Err(Refused { status, message }) => {
             let detail = detail(&state, &session, id, None).await?;
             let page = page(&session, csrf, detail, may_reply(&session).then(ReplyForm::fresh));
-            let mut page = with_assignment(&state, &session, page, None, None).await?;
-            page.actions = actions(&state, &session, &page).await?;
+            let mut page = with_forms(&state, &session, page, None, None).await?;
             page.actions.refused = Some((action.name(), message));
             page.actions.typed = form;
             Ok(page.render_page(status))
@@ -92,23 +89,36 @@ pub async fn act(
     }
 }
 
-/// The admin's assignment form on an open complaint, with the PICs for its category.
-async fn with_assignment(
+/// The page's forms beyond the reply: the admin's assignment (with `assign_error` if it was
+/// refused) and the other actions, their lists asked for at once.
+async fn with_forms(
     state: &AppState,
     session: &Session,
     mut page: ComplaintPage,
-    error: Option<String>,
+    assign_error: Option<String>,
     min_seq: Option<u64>,
 ) -> Result<ComplaintPage, PageError> {
+    let (assignees, actions) =
+        tokio::try_join!(assignees_for(state, session, &page, min_seq), actions(state, session, &page))?;
+    page.assign = assignees.map(|a| AssignForm::new(a, page.complaint.pic_id.as_deref(), assign_error));
+    page.actions = actions;
+    page.audit_link = matches!(session.person.role, Role::Admin | Role::Auditor);
+    Ok(page)
+}
+
+/// For an admin on an open complaint: the PICs for its category.
+async fn assignees_for(
+    state: &AppState,
+    session: &Session,
+    page: &ComplaintPage,
+    min_seq: Option<u64>,
+) -> Result<Option<Vec<Assignee>>, PageError> {
     if session.person.role != Role::Admin || page.complaint.closed {
-        return Ok(page);
+        return Ok(None);
     }
     let query = serde_urlencoded::to_string([("category", page.complaint.category_code.as_str())]).unwrap_or_default();
     let seq = min_seq.map(|s| format!("&min_seq={s}")).unwrap_or_default();
-    let assignees: Vec<Assignee> =
-        state.api.get(session, Service::Query, &format!("/v1/assignees?{query}{seq}")).await?;
-    page.assign = Some(AssignForm::new(assignees, page.complaint.pic_id.as_deref(), error));
-    Ok(page)
+    Ok(Some(state.api.get(session, Service::Query, &format!("/v1/assignees?{query}{seq}")).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,7 +162,7 @@ pub async fn assign(
         Err(Refused { status, message }) => {
             let detail = detail(&state, &session, id, None).await?;
             let page = page(&session, csrf, detail, may_reply(&session).then(ReplyForm::fresh));
-            Ok(with_assignment(&state, &session, page, Some(message), None).await?.render_page(status))
+            Ok(with_forms(&state, &session, page, Some(message), None).await?.render_page(status))
         }
     }
 }
