@@ -19,7 +19,7 @@ use crate::mail_server::{MailServer, StoredMail};
 use crate::phases::{BenchError, Service, percentiles, token};
 use crate::report::Row;
 
-/// Connections both sides may use: the notifier's `NOTIFIER_CONCURRENCY` and the pool of the
+/// Connections both sides may use: the notifier's `NOTIFIER_SMTP_CONNECTIONS` and the pool of the
 /// direct run.
 const CONNECTIONS: u32 = 16;
 
@@ -34,7 +34,9 @@ pub async fn notifications(sizes: &Sizes) -> Result<Vec<Row>, BenchError> {
                 sizes.notify_messages
             ),
             value: format!("{delivered:.0} e-mails/s"),
-            limit: format!("{raw:.0} e-mails/s (the same server, lettre directly, {CONNECTIONS} connections)"),
+            limit: format!(
+                "{raw:.0} e-mails/s (the same server, lettre directly, {CONNECTIONS} connections, best of 3)"
+            ),
             ratio: format!("{:.2}x", delivered / raw),
             target: "≥ 0.5x".into(),
         },
@@ -78,7 +80,8 @@ fn letterhead() -> Result<Letterhead, BenchError> {
     })
 }
 
-/// The server's own limit, as a client sees it: the same messages sent straight to it.
+/// The server's own limit, as a client sees it: the same messages sent straight to it (the
+/// best of three rounds).
 async fn raw_smtp(n: usize) -> Result<f64, BenchError> {
     let sink = MailServer::start().await?;
     let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
@@ -86,22 +89,27 @@ async fn raw_smtp(n: usize) -> Result<f64, BenchError> {
         .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(CONNECTIONS))
         .build();
     let letterhead = letterhead()?;
-    let emails =
-        (0..n).map(|i| letterhead.compose(&message(i)).map_err(|e| e.reason)).collect::<Result<Vec<_>, _>>()?;
-    let started = Instant::now();
-    let sent: Vec<_> = futures::stream::iter(emails)
-        .map(|email| {
-            let transport = transport.clone();
-            async move { transport.send(email).await }
-        })
-        .buffer_unordered(CONNECTIONS as usize)
-        .collect()
-        .await;
-    let elapsed = started.elapsed().as_secs_f64();
-    if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
-        return Err(format!("raw SMTP: {e}").into());
+    // Best of three rounds on a warmed pool: the server's limit, not one noisy half-second.
+    let mut best: f64 = 0.0;
+    for _ in 0..3 {
+        let emails =
+            (0..n).map(|i| letterhead.compose(&message(i)).map_err(|e| e.reason)).collect::<Result<Vec<_>, _>>()?;
+        let started = Instant::now();
+        let sent: Vec<_> = futures::stream::iter(emails)
+            .map(|email| {
+                let transport = transport.clone();
+                async move { transport.send(email).await }
+            })
+            .buffer_unordered(CONNECTIONS as usize)
+            .collect()
+            .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
+            return Err(format!("raw SMTP: {e}").into());
+        }
+        best = best.max(n as f64 / elapsed);
     }
-    Ok(n as f64 / elapsed)
+    Ok(best)
 }
 
 /// The notifier running, `n` notifications published at once: until the server holds them all.
@@ -110,7 +118,10 @@ async fn through_the_notifier(n: usize) -> Result<f64, BenchError> {
     let log = TestEventLog::new();
     let db = TestDatabase::new().await;
     let mut env = notifier_env(&log, &db, &sink);
-    env.push(("NOTIFIER_CONCURRENCY", CONNECTIONS.to_string()));
+    // The same number of connections to the server as the direct run; more messages in hand
+    // than connections, as the notifier runs by default, so NATS round trips overlap sends.
+    env.push(("NOTIFIER_SMTP_CONNECTIONS", CONNECTIONS.to_string()));
+    env.push(("NOTIFIER_CONCURRENCY", (4 * CONNECTIONS).to_string()));
     let _notifier = Service::start("ehelpdesk-notifier", "NOTIFIER_ADDR", &env).await?;
     let js = log.jetstream().await;
     let (stream, prefix) = log.notify();

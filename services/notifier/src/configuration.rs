@@ -85,8 +85,12 @@ pub struct Settings {
     pub notify: NotifyConfig,
     /// `NOTIFIER_CONSUMER`, default `notifier`: the durable consumer every instance shares.
     pub consumer: String,
-    /// `NOTIFIER_CONCURRENCY`, default 16: notifications in hand at once per instance.
+    /// `NOTIFIER_CONCURRENCY`, default 32: notifications in hand at once per instance. More
+    /// than the SMTP connections, so that while some wait on NATS (claim, outcome) others use
+    /// the connections.
     pub concurrency: usize,
+    /// `NOTIFIER_SMTP_CONNECTIONS`, default 16: SMTP connections pooled per instance.
+    pub smtp_connections: u32,
     /// `NOTIFIER_ACK_WAIT_SECS`, default 30: how long JetStream waits for an instance's answer
     /// before offering the message to another; a worker sending longer reports progress.
     pub ack_wait: Duration,
@@ -146,7 +150,8 @@ impl Settings {
             event_log,
             notify,
             consumer: env.string("NOTIFIER_CONSUMER", "notifier"),
-            concurrency: at_least_one(env, "NOTIFIER_CONCURRENCY", 16)? as usize,
+            concurrency: at_least_one(env, "NOTIFIER_CONCURRENCY", 32)? as usize,
+            smtp_connections: at_least_one(env, "NOTIFIER_SMTP_CONNECTIONS", 16)? as u32,
             ack_wait: Duration::from_secs(at_least_one(env, "NOTIFIER_ACK_WAIT_SECS", 30)?),
             lease: Duration::from_secs(at_least_one(env, "NOTIFIER_LEASE_SECS", 120)?),
             retry: RetryPolicy {

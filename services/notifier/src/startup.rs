@@ -57,7 +57,7 @@ impl Application {
         let records = RecordStore::open(&jetstream, &settings.notify.deliveries_bucket(), settings.notify.replicas)
             .await
             .map_err(StartError::Nats)?;
-        let mailer = Mailer::new(&settings.mail, settings.concurrency as u32, settings.send_timeout)
+        let mailer = Mailer::new(&settings.mail, settings.smtp_connections, settings.send_timeout)
             .map_err(StartError::Provider)?;
         let whatsapp = WhatsApp::new(&settings.whatsapp, settings.send_timeout).map_err(StartError::Provider)?;
         announce(&mailer, &whatsapp).await;
