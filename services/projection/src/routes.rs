@@ -163,6 +163,7 @@ pub struct ListParams {
 #[serde(deny_unknown_fields)]
 pub struct AssigneeParams {
     /// PICs (the default), or implementors (whom a PIC refers complaints to).
+    #[param(inline)]
     pub role: Option<AssigneeRole>,
     /// A category code, any case: who covers it comes first, and each says whether they do.
     #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "AC")]
