@@ -421,6 +421,12 @@ async fn no_page_without_a_session_no_form_without_its_token_and_no_complaint_of
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains(&format!("url=/complaints/{id}")));
 
+    // A malformed address is a readable page, not the framework's plain text.
+    let response =
+        system.as_signed_in(&ADMIN, system.http.get(format!("{web}/complaints/bukan-uuid"))).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("Alamat ini tidak sah"));
+
     // Another complainant gets the same 404 as from the API.
     let other = system.as_signed_in(&OTHER_COMPLAINANT, system.http.get(format!("{web}/complaints/{id}")));
     let response = other.send().await.unwrap();

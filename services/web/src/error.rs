@@ -27,6 +27,15 @@ pub enum PageError {
     Internal(String),
 }
 
+impl PageError {
+    /// The error's page, answered with `status` rather than its own.
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let mut response = self.into_response();
+        *response.status_mut() = status;
+        response
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {

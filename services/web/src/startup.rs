@@ -70,12 +70,31 @@ impl Application {
     }
 }
 
+/// axum's own refusals of a malformed path or query (a 4xx in plain English text) become the
+/// app's error page, as every other mistake does.
+async fn readable_rejections(response: axum::response::Response) -> axum::response::Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(plain && response.status().is_client_error()) {
+        return response;
+    }
+    crate::error::PageError::BadForm(
+        "Alamat ini tidak sah; semak pautan dan cuba lagi. / This address is not valid; check the link and try again."
+            .into(),
+    )
+    .into_response_with(response.status())
+}
+
 /// The routes with the CSRF seed and the security headers around them.
 fn pages(state: AppState) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     routes::router(state.clone())
+        .layer(axum::middleware::map_response(readable_rejections))
         .layer(axum::middleware::from_fn_with_state(state, csrf::ensure_seed))
         .layer(header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
